@@ -1,0 +1,66 @@
+// What every command needs: the home's paths, its config (flags > env > file > defaults) and a client.
+
+import { fileURLToPath } from 'node:url';
+
+import { userInfo } from 'node:os';
+import { userDid } from '../kernel/did.js';
+import { SplError } from '../kernel/errors.js';
+import { connect, type Client } from '../client/client.js';
+import { loadConfig, parseLogLevel, parsePort, type Config, type ConfigOverrides } from '../instance/config.js';
+import { homePaths, resolveHome, type HomePaths } from '../instance/home.js';
+
+export interface GlobalFlags {
+  output?: string;
+  o?: string;
+  port?: string | number;
+  host?: string;
+  'log-level'?: string;
+  actor?: string;
+  [key: string]: unknown;
+}
+
+export interface CommandContext {
+  env: NodeJS.ProcessEnv;
+  paths: HomePaths;
+  config: Config;
+  json: boolean;
+  client(): Client;
+  actor(): string;
+}
+
+export function overridesFrom(flags: GlobalFlags): ConfigOverrides {
+  const o: ConfigOverrides = {};
+  if (flags.port !== undefined) o.port = parsePort(flags.port as string | number, '--port');
+  if (typeof flags.host === 'string') o.host = flags.host;
+  if (typeof flags['log-level'] === 'string') o.logLevel = parseLogLevel(flags['log-level'], '--log-level');
+  if (typeof flags.actor === 'string') o.actor = flags.actor;
+  return o;
+}
+
+export function commandContext(flags: GlobalFlags, env: NodeJS.ProcessEnv = process.env): CommandContext {
+  const paths = homePaths(resolveHome(env));
+  const config = loadConfig(paths, env, overridesFrom(flags));
+  const output = flags.output ?? flags.o ?? 'text';
+  if (output !== 'text' && output !== 'json') throw new SplError('USAGE', `-o/--output must be text or json (got ${String(output)})`);
+  return {
+    env,
+    paths,
+    config,
+    json: output === 'json',
+    client: () => connect({ socket: paths.socket, tokenFile: paths.tokenFile, host: config.host, port: config.port, env }),
+    actor: () => config.actor ?? userDid(safeUser()),
+  };
+}
+
+function safeUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? 'unknown';
+  }
+}
+
+/** The bin/spl shim beside dist/, used to fork the background instance. */
+export function splEntry(): string {
+  return fileURLToPath(new URL('../../bin/spl', import.meta.url));
+}

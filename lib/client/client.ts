@@ -1,0 +1,108 @@
+// How the CLI reaches an instance: the unix socket first (trusted by its file mode), TCP otherwise
+// (SPL_SERVE_URL, or the configured host and port, with SPL_TOKEN or the home's token file).
+
+import { existsSync, readFileSync } from 'node:fs';
+import { request as httpRequest, type RequestOptions } from 'node:http';
+import { ERRORS, SplError, type ErrorCode } from '../kernel/errors.js';
+
+export interface ClientTarget {
+  socket?: string;
+  url?: string;
+  token?: string;
+}
+
+export interface Response<T> {
+  status: number;
+  body: T;
+}
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTSOCK']);
+
+export class Client {
+  constructor(readonly target: ClientTarget, private readonly timeoutMs = 30000) {}
+
+  describe(): string {
+    return this.target.socket ?? this.target.url ?? '?';
+  }
+
+  /** Sends a request; non-2xx answers become SplErrors carrying the server's code, message and fix. */
+  async call<T>(method: string, path: string, body?: unknown): Promise<Response<T>> {
+    const res = await this.raw(method, path, body);
+    if (res.status >= 200 && res.status < 300) return res as Response<T>;
+    const env = res.body as { code?: string; message?: string; fix?: string; field?: string } | undefined;
+    const code = env?.code && env.code in ERRORS ? (env.code as ErrorCode) : 'INTERNAL';
+    throw new SplError(code, env?.message ?? `the instance answered HTTP ${res.status}`, {
+      ...(env?.fix ? { fix: env.fix } : {}),
+      ...(env?.field ? { field: env.field } : {}),
+    });
+  }
+
+  raw(method: string, path: string, body?: unknown): Promise<Response<unknown>> {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (payload) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = String(payload.length);
+    }
+    let options: RequestOptions;
+    if (this.target.socket) {
+      options = { socketPath: this.target.socket, path, method, headers };
+    } else {
+      const u = new URL(path, this.target.url);
+      if (this.target.token) headers.authorization = `Bearer ${this.target.token}`;
+      options = { hostname: u.hostname, port: u.port, path: u.pathname + u.search, method, headers };
+    }
+    return new Promise((resolve, reject) => {
+      const req = httpRequest({ ...options, timeout: this.timeoutMs, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown = text;
+          try {
+            parsed = text === '' ? undefined : JSON.parse(text);
+          } catch {
+            // not JSON: keep the text
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed });
+        });
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new SplError('UNAVAILABLE', `${this.describe()} did not answer within ${this.timeoutMs / 1000}s`)));
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code && UNREACHABLE.has(err.code)) {
+          reject(new SplError('NOT_RUNNING', `no spl instance is answering at ${this.describe()}`, { fix: 'spl serve (spl status shows what is running)', cause: err }));
+        } else reject(err);
+      });
+      if (payload) req.write(payload);
+      req.end();
+    });
+  }
+}
+
+export interface ConnectOptions {
+  socket: string;
+  tokenFile: string;
+  host: string;
+  port: number;
+  env: Record<string, string | undefined>;
+}
+
+/** SPL_SERVE_URL wins when set; otherwise the socket when it exists; otherwise TCP on the configured bind. */
+export function connect(o: ConnectOptions): Client {
+  const url = o.env.SPL_SERVE_URL;
+  if (url) return new Client({ url, ...tokenFor(o) });
+  if (existsSync(o.socket)) return new Client({ socket: o.socket });
+  const host = o.host.includes(':') ? `[${o.host}]` : o.host;
+  return new Client({ url: `http://${host}:${o.port}`, ...tokenFor(o) });
+}
+
+function tokenFor(o: ConnectOptions): { token?: string } {
+  if (o.env.SPL_TOKEN) return { token: o.env.SPL_TOKEN };
+  try {
+    const t = readFileSync(o.tokenFile, 'utf8').trim();
+    return t ? { token: t } : {};
+  } catch {
+    return {};
+  }
+}

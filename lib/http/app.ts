@@ -1,0 +1,34 @@
+// The koa application: one app, served on TCP and on the unix socket alike.
+
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { ApiDeps, ApiState, Transport } from './context.js';
+import { errorEnvelope } from './errors.js';
+import { healthRoutes } from './routes/health.js';
+import { instanceRoutes } from './routes/instance.js';
+import { recordRoutes } from './routes/records.js';
+import { threadRoutes } from './routes/threads.js';
+
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+/** Marks which listener a request arrived on; authentication (TCP bearer tokens) hangs off this seam. */
+export const transportOf = new WeakMap<object, Transport>();
+
+export function createApp(deps: ApiDeps): Koa<ApiState> {
+  const app = new Koa<ApiState>();
+  app.silent = true;
+  const http = deps.logger.child({ target: 'syncropel_http' });
+  app.use(errorEnvelope(http));
+  app.use(async (ctx, next) => {
+    ctx.state.transport = transportOf.get(ctx.req) ?? 'tcp';
+    await next();
+  });
+  const router = new Router();
+  healthRoutes(router, deps);
+  instanceRoutes(router, deps);
+  recordRoutes(router, deps);
+  threadRoutes(router, deps);
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: true }));
+  return app;
+}

@@ -1,0 +1,26 @@
+// GET /v1/instance: what `spl status` and `spl stop` need to know about the running process.
+
+import type Router from '@koa/router';
+import type { ApiDeps } from '../context.js';
+
+export function instanceRoutes(router: Router, deps: ApiDeps): void {
+  router.get('/v1/instance', (ctx) => {
+    const i = deps.instance;
+    const now = deps.now ?? Date.now;
+    ctx.body = {
+      object: 'instance',
+      status: i.phase() === 'serving' ? 'running' : i.phase(),
+      version: i.version,
+      pid: i.pid,
+      instance_did: i.did,
+      uptime_secs: Math.floor((now() - i.startedAt) / 1000),
+      started_at: new Date(i.startedAt).toISOString(),
+      records: deps.log.recordCount,
+      threads: deps.log.threadCount,
+      home: i.home,
+      store: i.storePath,
+      bind: i.bind,
+      socket: i.socket,
+    };
+  });
+}

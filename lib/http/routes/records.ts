@@ -1,0 +1,64 @@
+// Records: append (one or a batch), get by id, list with filters, structured query.
+
+import type Router from '@koa/router';
+import { SplError } from '../../kernel/errors.js';
+import { ACTS, isRecordId, validateRecord } from '../../kernel/record.js';
+import { isThreadId } from '../../kernel/thread.js';
+import { isDid } from '../../kernel/did.js';
+import { compileQuery, encodeCursor } from '../../store/query.js';
+import { readJson } from '../body.js';
+import type { ApiDeps } from '../context.js';
+import { intParam, stringParam } from '../params.js';
+
+export const MAX_BATCH = 1000;
+
+export function recordRoutes(router: Router, deps: ApiDeps): void {
+  const log = deps.logger.child({ target: 'syncropel_http::records' });
+
+  router.post('/v1/records', async (ctx) => {
+    if (deps.instance.phase() === 'stopping') throw new SplError('UNAVAILABLE', 'the instance is shutting down; retry once it is back');
+    const body = await readJson(ctx, deps.bodyLimit);
+    const batch = Array.isArray(body);
+    const items = batch ? body : [body];
+    if (items.length === 0) throw new SplError('INVALID_REQUEST', 'the batch is empty; send at least one record');
+    if (items.length > MAX_BATCH) throw new SplError('BATCH_TOO_LARGE', `a batch holds at most ${MAX_BATCH} records (got ${items.length}); split it`);
+    const drafts = items.map((r, i) => validateRecord(r, batch ? `records[${i}].` : ''));
+    const outcomes = await deps.log.append(drafts);
+    const created = outcomes.filter((o) => o.created).length;
+    if (log.isLevelEnabled('debug')) {
+      for (const o of outcomes) {
+        if (o.created) log.debug({ actor: o.record.actor, thread: o.record.thread, record: o.record.id, act: o.record.act }, 'record appended');
+      }
+    }
+    ctx.status = created > 0 ? 201 : 200;
+    ctx.body = batch ? outcomes.map((o) => o.record) : outcomes[0]!.record;
+  });
+
+  router.get('/v1/records/:id', async (ctx) => {
+    const id = ctx.params.id!;
+    if (!isRecordId(id)) throw new SplError('INVALID_REQUEST', `${id} is not a record id (64 lowercase hex)`, { field: 'id' });
+    const rec = await deps.log.get(id);
+    if (!rec) throw new SplError('RECORD_NOT_FOUND', `no record ${id}`);
+    ctx.body = rec;
+  });
+
+  router.get('/v1/records', async (ctx) => {
+    const q = ctx.query;
+    const limit = intParam(q.limit, 'limit', 1, MAX_BATCH, 100);
+    const filter = {
+      thread: stringParam(q.thread, 'thread', isThreadId, 'a thread id'),
+      actor: stringParam(q.actor, 'actor', isDid, 'a DID'),
+      act: stringParam(q.act, 'act', (s) => (ACTS as readonly string[]).includes(s), `one of ${ACTS.join(' ')}`),
+      afterSequence: intParam(q.after_sequence, 'after_sequence', 0, Number.MAX_SAFE_INTEGER, 0),
+      limit,
+    };
+    const data = await deps.log.list(filter);
+    ctx.body = { object: 'list', data, next_after_sequence: data.length === limit ? data[data.length - 1]!.sequence : null };
+  });
+
+  router.post('/v1/records/query', async (ctx) => {
+    const compiled = compileQuery(await readJson(ctx, deps.bodyLimit));
+    const data = await deps.log.select(compiled);
+    ctx.body = { object: 'list', data, next_cursor: data.length === compiled.limit ? encodeCursor(data[data.length - 1]!.sequence) : null };
+  });
+}

@@ -1,0 +1,152 @@
+// config.toml: parsing, validation with the offending key named, and the flag > env > file > default precedence.
+
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { parse as parseToml } from 'smol-toml';
+import { isDid } from '../kernel/did.js';
+import { SplError } from '../kernel/errors.js';
+import { storePath, type Env, type HomePaths } from './home.js';
+
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'trace'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  actor: string | undefined;
+  host: string;
+  port: number;
+  storePath: string;
+  logLevel: LogLevel;
+  fleet: { coordinatorUrl: string | undefined; heartbeatIntervalSecs: number; advertisedEndpoint: string | undefined };
+  backup: { dest: string | undefined; keepDays: number };
+}
+
+export interface ConfigOverrides {
+  host?: string;
+  port?: number;
+  logLevel?: string;
+  actor?: string;
+}
+
+export const DEFAULT_PORT = 9100;
+export const DEFAULT_HOST = '127.0.0.1';
+
+export const DEFAULT_CONFIG_TOML = `# spl instance configuration. Precedence: command-line flag > environment > this file > default.
+
+[identity]
+# The local acting DID for CLI writes (SPL_ACTOR overrides); default did:sync:user:<os user>.
+# actor = "did:sync:user:alice"
+
+[server]
+host = "127.0.0.1"
+port = ${DEFAULT_PORT}
+
+[store]
+path = "hub.db"
+
+[log]
+# error | warn | info | debug | trace (SPL_LOG_LEVEL overrides)
+level = "info"
+
+[backup]
+# dest = "/var/backups/syncropel"
+keep_days = 14
+`;
+
+function bad(key: string, message: string, file: string): SplError {
+  return new SplError('INVALID_CONFIG', `${file}: ${key} ${message}`, { field: key, fix: `edit ${file}` });
+}
+
+type Table = Record<string, unknown>;
+
+function table(doc: Table, name: string, file: string): Table {
+  const t = doc[name];
+  if (t === undefined) return {};
+  if (typeof t !== 'object' || t === null || Array.isArray(t)) throw bad(`[${name}]`, 'must be a table', file);
+  return t as Table;
+}
+
+function str(t: Table, key: string, section: string, file: string): string | undefined {
+  const v = t[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw bad(`${section}.${key}`, 'must be a string', file);
+  return v;
+}
+
+function int(t: Table, key: string, section: string, file: string, min: number, max: number): number | undefined {
+  const v = t[key];
+  if (v === undefined) return undefined;
+  const n = typeof v === 'bigint' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) throw bad(`${section}.${key}`, `must be an integer from ${min} to ${max}`, file);
+  return n;
+}
+
+export function parsePort(v: string | number, source: string): number {
+  const n = typeof v === 'number' ? v : Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new SplError('USAGE', `${source}: port must be an integer from 1 to 65535 (got ${v})`, { field: 'port' });
+  return n;
+}
+
+export function parseLogLevel(v: string, source: string): LogLevel {
+  const l = v.toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(l)) throw new SplError('USAGE', `${source}: log level must be one of ${LOG_LEVELS.join(', ')} (got ${v})`, { field: 'level' });
+  return l as LogLevel;
+}
+
+export function readConfigFile(file: string): Table {
+  if (!existsSync(file)) return {};
+  try {
+    return parseToml(readFileSync(file, 'utf8')) as Table;
+  } catch (err) {
+    throw new SplError('INVALID_CONFIG', `${file} is not valid TOML: ${(err as Error).message.split('\n')[0]}`, { fix: `edit ${file}` });
+  }
+}
+
+export function loadConfig(paths: HomePaths, env: Env = process.env, flags: ConfigOverrides = {}): Config {
+  const file = paths.config;
+  const doc = readConfigFile(file);
+  const identity = table(doc, 'identity', file);
+  const server = table(doc, 'server', file);
+  const store = table(doc, 'store', file);
+  const log = table(doc, 'log', file);
+  const fleet = table(doc, 'fleet', file);
+  const backup = table(doc, 'backup', file);
+
+  const fileActor = str(identity, 'actor', 'identity', file);
+  if (fileActor !== undefined && !isDid(fileActor)) throw bad('identity.actor', 'must be a DID such as did:sync:user:alice', file);
+  const fileLevel = str(log, 'level', 'log', file);
+  if (fileLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(fileLevel.toLowerCase())) {
+    throw bad('log.level', `must be one of ${LOG_LEVELS.join(', ')}`, file);
+  }
+
+  const host = flags.host ?? str(server, 'host', 'server', file) ?? DEFAULT_HOST;
+  const port = flags.port ?? int(server, 'port', 'server', file, 1, 65535) ?? DEFAULT_PORT;
+  const levelText = flags.logLevel ?? env.SPL_LOG_LEVEL ?? fileLevel ?? 'info';
+
+  return {
+    actor: flags.actor ?? env.SPL_ACTOR ?? fileActor,
+    host,
+    port,
+    storePath: storePath(paths.home, str(store, 'path', 'store', file)),
+    logLevel: parseLogLevel(levelText, flags.logLevel ? '--log-level' : env.SPL_LOG_LEVEL ? 'SPL_LOG_LEVEL' : file),
+    fleet: {
+      coordinatorUrl: env.SPL_FLEET_COORDINATOR_URL ?? str(fleet, 'coordinator_url', 'fleet', file),
+      heartbeatIntervalSecs: int(fleet, 'heartbeat_interval_secs', 'fleet', file, 1, 3600) ?? 5,
+      advertisedEndpoint: str(fleet, 'advertised_endpoint', 'fleet', file),
+    },
+    backup: {
+      dest: str(backup, 'dest', 'backup', file),
+      keepDays: int(backup, 'keep_days', 'backup', file, 1, 3650) ?? 14,
+    },
+  };
+}
+
+/** Writes the default config.toml unless one exists. */
+export function writeDefaultConfig(paths: HomePaths): boolean {
+  if (existsSync(paths.config)) return false;
+  writeFileSync(paths.config, DEFAULT_CONFIG_TOML, { mode: 0o600, flag: 'wx' });
+  return true;
+}
+
+/** True for addresses that only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}

@@ -1,0 +1,148 @@
+// One running instance: the start-up sequence (lock → PID file → store → identity → listeners → ready) and
+// the graceful shutdown (stop accepting → drain → WAL checkpoint → remove socket and PID file → unlock).
+
+import { rmSync } from 'node:fs';
+import { SplError, isSplError } from '../kernel/errors.js';
+import { createApp, DEFAULT_BODY_LIMIT } from '../http/app.js';
+import type { Phase } from '../http/context.js';
+import { closeServer, createListener, listenSocket, listenTcp } from '../http/server.js';
+import { RecordLog } from '../store/record-log.js';
+import { isLoopback, type Config } from './config.js';
+import { ensureHome, type HomePaths } from './home.js';
+import { ensureIdentity } from './identity.js';
+import { HomeLock } from './lock.js';
+import type { Logger } from './logger.js';
+import { inspectPidFile, removePidFile, writePidFile } from './pidfile.js';
+import { describeHolder, tcpPortHolder } from './port-owner.js';
+import { splVersion } from './version.js';
+
+export const MAX_SOCKET_PATH = 107;
+
+export interface StartOptions {
+  paths: HomePaths;
+  config: Config;
+  logger: Logger;
+  now?: () => number;
+}
+
+export interface RunningInstance {
+  did: string;
+  bind: string;
+  socket: string;
+  log: RecordLog;
+  phase(): Phase;
+  stop(reason: string): Promise<void>;
+}
+
+export async function startInstance(opts: StartOptions): Promise<RunningInstance> {
+  const { paths, config } = opts;
+  const logger = opts.logger.child({ target: 'syncropel_instance' });
+  const now = opts.now ?? Date.now;
+  const startedAt = now();
+  let phase: Phase = 'starting';
+
+  if (!isLoopback(config.host)) {
+    throw new SplError('INVALID_CONFIG', `server.host ${config.host} is not a loopback address; spl serves only 127.0.0.1 / ::1 until TCP authentication is configured`, {
+      fix: `set host = "127.0.0.1" under [server] in ${paths.config}`,
+    });
+  }
+  if (Buffer.byteLength(paths.socket) > MAX_SOCKET_PATH) {
+    throw new SplError('START_FAILED', `the socket path ${paths.socket} is longer than the ${MAX_SOCKET_PATH} bytes a unix socket allows`, {
+      fix: 'set SYNCROPEL_HOME to a shorter path',
+    });
+  }
+
+  ensureHome(paths);
+  const lock = await HomeLock.acquire(paths.lockFile);
+  if (!lock) {
+    const pid = inspectPidFile(paths.pidFile);
+    throw new SplError('HOME_LOCKED', `another spl instance${pid.state === 'running' ? ` (pid ${pid.pid})` : ''} is already running on ${paths.home}`, {
+      fix: 'spl status shows it; spl stop stops it',
+    });
+  }
+
+  const cleanups: Array<() => Promise<void> | void> = [() => lock.release()];
+  const unwind = async (): Promise<void> => {
+    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
+  };
+
+  try {
+    const previous = inspectPidFile(paths.pidFile);
+    if (previous.state === 'stale') logger.warn({ pid: previous.pid }, `stale PID file ${paths.pidFile} replaced: ${previous.reason}`);
+    writePidFile(paths.pidFile);
+    cleanups.push(() => removePidFile(paths.pidFile));
+
+    const identity = ensureIdentity(paths.instanceKey);
+    if (identity.created) logger.info({ actor: identity.did }, 'instance identity created');
+
+    const openedAt = now();
+    const log = await RecordLog.open(config.storePath, { create: true, now });
+    cleanups.push(() => log.close());
+    const storedDid = await log.getMeta('instance_did');
+    if (storedDid === undefined) await log.setMeta('instance_did', identity.did);
+    else if (storedDid !== identity.did) {
+      logger.warn({ actor: identity.did }, `store was created by ${storedDid}; this home's key is ${identity.did}`);
+    }
+    logger.info({ records: log.recordCount, threads: log.threadCount, duration_ms: now() - openedAt, store: config.storePath }, 'store opened, quick_check ok');
+
+    const bind = `${config.host}:${config.port}`;
+    const app = createApp({
+      log,
+      logger: opts.logger,
+      bodyLimit: DEFAULT_BODY_LIMIT,
+      now,
+      instance: {
+        did: identity.did, version: splVersion(), pid: process.pid, home: paths.home, storePath: config.storePath,
+        bind, socket: paths.socket, startedAt, phase: () => phase,
+      },
+    });
+
+    const tcp = createListener(app, 'tcp');
+    try {
+      await listenTcp(tcp, config.host, config.port);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        const holder = tcpPortHolder(config.port);
+        throw new SplError('ADDRESS_IN_USE', `Address already in use: ${bind} (${describeHolder(holder)})`, {
+          fix: holder ? `if it is a stale spl serve: kill ${holder.pid}; otherwise start with --port <free port>` : `ss -tlnp | grep ${config.port}`,
+        });
+      }
+      throw err;
+    }
+    cleanups.push(() => closeServer(tcp));
+    const unix = createListener(app, 'socket');
+    await listenSocket(unix, paths.socket);
+    cleanups.push(() => closeServer(unix));
+    cleanups.push(() => rmSync(paths.socket, { force: true }));
+
+    phase = 'serving';
+    logger.info({ bind, socket: paths.socket, actor: identity.did, version: splVersion(), pid: process.pid }, 'instance ready');
+
+    let stopping: Promise<void> | undefined;
+    return {
+      did: identity.did,
+      bind,
+      socket: paths.socket,
+      log,
+      phase: () => phase,
+      stop(reason: string): Promise<void> {
+        stopping ??= (async () => {
+          phase = 'stopping';
+          logger.info({ reason }, 'shutting down: no new connections, draining requests');
+          await Promise.all([closeServer(tcp), closeServer(unix)] as Array<Promise<void>>);
+          await log.close();
+          rmSync(paths.socket, { force: true });
+          removePidFile(paths.pidFile);
+          await lock.release();
+          logger.info({ records: log.recordCount }, 'shutdown complete: WAL checkpointed, socket and PID file removed');
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await unwind();
+    if (isSplError(err)) throw err;
+    throw new SplError('START_FAILED', `spl serve could not start: ${(err as Error).message}`, { cause: err });
+  }
+}
+

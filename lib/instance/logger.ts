@@ -1,0 +1,64 @@
+// Logging (SPEC §7): pino, one JSON object per line in logs/spl.log with an RFC 3339 `time`, an uppercase
+// `level`, a `target` naming the module, `msg`, and actor/thread/record where they apply.
+// In the foreground the same events go to stdout: readable lines on a terminal, JSON lines otherwise.
+
+import pino, { type Logger, type StreamEntry } from 'pino';
+import type { LogLevel } from './config.js';
+import { RotatingFile } from './rotating-file.js';
+
+export type { Logger };
+
+const LEVEL_LABEL: Record<string, string> = { fatal: 'ERROR', error: 'ERROR', warn: 'WARN', info: 'INFO', debug: 'DEBUG', trace: 'TRACE' };
+
+export interface LoggerOptions {
+  file?: string;
+  level: LogLevel;
+  /** Also write to stdout (foreground runs). */
+  stdout?: boolean;
+  /** Format stdout for a person rather than as JSON lines. */
+  pretty?: boolean;
+  /** Extra destination (tests). */
+  extra?: { write(line: string): unknown };
+}
+
+export interface InstanceLogger {
+  root: Logger;
+  file: RotatingFile | undefined;
+  close(): void;
+}
+
+export function createLogger(opts: LoggerOptions): InstanceLogger {
+  const streams: StreamEntry[] = [];
+  const file = opts.file ? new RotatingFile(opts.file) : undefined;
+  if (file) streams.push({ level: 'trace', stream: file });
+  if (opts.stdout) streams.push({ level: 'trace', stream: opts.pretty ? { write: (l: string) => process.stdout.write(prettyLine(l)) } : process.stdout });
+  if (opts.extra) streams.push({ level: 'trace', stream: opts.extra });
+  const root = pino(
+    {
+      level: opts.level,
+      base: undefined,
+      messageKey: 'msg',
+      timestamp: () => `,"time":"${new Date().toISOString()}"`,
+      formatters: { level: (label) => ({ level: LEVEL_LABEL[label] ?? label.toUpperCase() }) },
+    },
+    pino.multistream(streams),
+  );
+  return { root, file, close: () => file?.close() };
+}
+
+const KNOWN = new Set(['time', 'level', 'target', 'msg']);
+
+/** `2026-11-27T10:00:00.000Z INFO  syncropel_http: listening bind=127.0.0.1:9100` */
+export function prettyLine(line: string): string {
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line;
+  }
+  const extra = Object.entries(o)
+    .filter(([k]) => !KNOWN.has(k))
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+  return `${String(o.time)} ${String(o.level).padEnd(5)} ${String(o.target ?? '-')}: ${String(o.msg ?? '')}${extra ? ' ' + extra : ''}\n`;
+}

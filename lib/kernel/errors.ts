@@ -1,0 +1,90 @@
+// Coded errors: one table of stable codes, each with its HTTP status and CLI exit code.
+// Operators grep for codes, so they never change once shipped.
+
+export const ERRORS = {
+  INVALID_RECORD: { status: 400, exit: 2 },
+  INVALID_REQUEST: { status: 400, exit: 2 },
+  INVALID_JSON: { status: 400, exit: 2 },
+  INVALID_QUERY: { status: 400, exit: 2 },
+  INVALID_CONFIG: { status: 400, exit: 2 },
+  USAGE: { status: 400, exit: 2 },
+  AUTH_REQUIRED: { status: 401, exit: 1 },
+  PERMISSION_DENIED: { status: 403, exit: 1 },
+  NOT_FOUND: { status: 404, exit: 1 },
+  RECORD_NOT_FOUND: { status: 404, exit: 1 },
+  THREAD_NOT_FOUND: { status: 404, exit: 1 },
+  METHOD_NOT_ALLOWED: { status: 405, exit: 1 },
+  CLOCK_CONFLICT: { status: 409, exit: 1 },
+  CLOCK_REGRESSION: { status: 409, exit: 1 },
+  BODY_TOO_LARGE: { status: 413, exit: 2 },
+  BATCH_TOO_LARGE: { status: 413, exit: 2 },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, exit: 2 },
+  RATE_LIMITED: { status: 429, exit: 1 },
+  INTERNAL: { status: 500, exit: 1 },
+  STORE_FAILED: { status: 500, exit: 1 },
+  UNAVAILABLE: { status: 503, exit: 1 },
+  STORAGE_FULL: { status: 507, exit: 1 },
+  NOT_RUNNING: { status: 503, exit: 3 },
+  ALREADY_RUNNING: { status: 409, exit: 1 },
+  ADDRESS_IN_USE: { status: 500, exit: 1 },
+  STORE_CORRUPT: { status: 500, exit: 1 },
+  STORE_TOO_NEW: { status: 500, exit: 1 },
+  HOME_LOCKED: { status: 409, exit: 1 },
+  START_FAILED: { status: 500, exit: 1 },
+} as const satisfies Record<string, { status: number; exit: number }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** The error type every layer throws when the cause is known and the operator can act on it. */
+export class SplError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly exitCode: number;
+  /** A command or step that fixes the problem, when one exists. */
+  readonly fix: string | undefined;
+  /** The field or parameter at fault, when the problem is in the input. */
+  readonly field: string | undefined;
+
+  constructor(code: ErrorCode, message: string, opts: { fix?: string; field?: string; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'SplError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.exitCode = ERRORS[code].exit;
+    this.fix = opts.fix;
+    this.field = opts.field;
+  }
+
+  /** The API error envelope (SPEC §6). */
+  toEnvelope(): ErrorEnvelope {
+    const env: ErrorEnvelope = { object: 'error', type: errorType(this.status), code: this.code, message: this.message };
+    if (this.field !== undefined) env.field = this.field;
+    if (this.fix !== undefined) env.fix = this.fix;
+    return env;
+  }
+}
+
+export interface ErrorEnvelope {
+  object: 'error';
+  type: string;
+  code: string;
+  message: string;
+  field?: string;
+  fix?: string;
+}
+
+/** Coarse error class for the envelope's `type`, derived from the status. */
+export function errorType(status: number): string {
+  if (status === 400 || status === 405 || status === 413 || status === 415) return 'invalid_request_error';
+  if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
+  if (status === 404) return 'not_found_error';
+  if (status === 409) return 'conflict_error';
+  if (status === 429) return 'rate_limit_error';
+  if (status === 503) return 'unavailable_error';
+  return 'internal_error';
+}
+
+export function isSplError(err: unknown): err is SplError {
+  return err instanceof SplError;
+}

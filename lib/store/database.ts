@@ -1,0 +1,98 @@
+// A promise-shaped handle on one node-sqlite3 connection, opened with the store's pragmas.
+
+import sqlite3 from 'sqlite3';
+
+export type Row = Record<string, unknown>;
+export type Params = unknown[] | Record<string, unknown>;
+
+export interface RunResult {
+  changes: number;
+  lastID: number;
+}
+
+export interface OpenOptions {
+  readonly?: boolean;
+  /** Refuse to create the file when it does not exist. */
+  mustExist?: boolean;
+  busyTimeoutMs?: number;
+}
+
+export class Database {
+  private constructor(readonly path: string, private readonly db: sqlite3.Database) {}
+
+  static open(path: string, opts: OpenOptions = {}): Promise<Database> {
+    const mode = opts.readonly
+      ? sqlite3.OPEN_READONLY
+      : opts.mustExist
+        ? sqlite3.OPEN_READWRITE
+        : sqlite3.OPEN_READWRITE | sqlite3.OPEN_CREATE;
+    return new Promise((resolve, reject) => {
+      const db = new sqlite3.Database(path, mode | sqlite3.OPEN_FULLMUTEX, (err) => {
+        if (err) return reject(err);
+        db.configure('busyTimeout', opts.busyTimeoutMs ?? 5000);
+        resolve(new Database(path, db));
+      });
+    });
+  }
+
+  run(sql: string, params: Params = []): Promise<RunResult> {
+    return new Promise((resolve, reject) => {
+      this.db.run(sql, params, function (this: sqlite3.RunResult, err: Error | null) {
+        if (err) reject(err);
+        else resolve({ changes: this.changes, lastID: this.lastID });
+      });
+    });
+  }
+
+  get<T = Row>(sql: string, params: Params = []): Promise<T | undefined> {
+    return new Promise((resolve, reject) => {
+      this.db.get(sql, params, (err: Error | null, row: T | undefined) => (err ? reject(err) : resolve(row)));
+    });
+  }
+
+  all<T = Row>(sql: string, params: Params = []): Promise<T[]> {
+    return new Promise((resolve, reject) => {
+      this.db.all(sql, params, (err: Error | null, rows: T[]) => (err ? reject(err) : resolve(rows)));
+    });
+  }
+
+  /** Streams rows one at a time; resolves with the row count once all have been seen. */
+  each<T = Row>(sql: string, params: Params, onRow: (row: T) => void): Promise<number> {
+    return new Promise((resolve, reject) => {
+      let failure: unknown;
+      this.db.each(
+        sql,
+        params,
+        (err: Error | null, row: T) => {
+          if (err) failure = err;
+          else if (failure === undefined) {
+            try {
+              onRow(row);
+            } catch (e) {
+              failure = e;
+            }
+          }
+        },
+        (err: Error | null, count: number) => (err || failure ? reject(err ?? failure) : resolve(count)),
+      );
+    });
+  }
+
+  exec(sql: string): Promise<void> {
+    return new Promise((resolve, reject) => this.db.exec(sql, (err) => (err ? reject(err) : resolve())));
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve, reject) => this.db.close((err) => (err ? reject(err) : resolve())));
+  }
+
+  /** The underlying connection, for the online backup API. */
+  get raw(): sqlite3.Database {
+    return this.db;
+  }
+}
+
+/** SQLite error codes that mean the disk is full. */
+export function isDiskFull(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: string }).code === 'SQLITE_FULL';
+}

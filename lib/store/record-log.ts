@@ -1,0 +1,359 @@
+// RecordLog: the one writer path into the store. Appends are group-committed: every append waiting while a
+// transaction is in flight joins the next one, so concurrent writers share one COMMIT (and one fsync), and
+// each promise resolves only after its COMMIT returned.
+
+import { SplError } from '../kernel/errors.js';
+import { sealRecord } from '../kernel/id.js';
+import type { RecordDraft, SplRecord, StoredRecord } from '../kernel/record.js';
+import { Database, isDiskFull } from './database.js';
+import { openStore, type OpenStoreOptions } from './open.js';
+import { getMeta, setMeta } from './schema.js';
+
+export interface AppendOutcome {
+  record: StoredRecord;
+  /** false for an idempotent repeat of a record already stored. */
+  created: boolean;
+}
+
+interface Pending {
+  drafts: Array<RecordDraft & { id?: string }>;
+  resolve: (outcomes: AppendOutcome[]) => void;
+  reject: (err: unknown) => void;
+}
+
+interface RecordRow {
+  sequence: number;
+  id: string;
+  thread: string;
+  actor: string;
+  act: string;
+  clock: number;
+  data_type: string;
+  parents: string;
+  body: string;
+  judged_by: string | null;
+  created_at: number;
+}
+
+const COLUMNS = 'sequence, id, thread, actor, act, clock, data_type, parents, body, judged_by, created_at';
+const ROWS_PER_INSERT = 400;
+
+export interface RecordLogOptions extends OpenStoreOptions {
+  now?: () => number;
+}
+
+export class RecordLog {
+  /** Highest clock per (thread, actor), keyed `thread\0actor`: the clock rules are decided in memory. */
+  private readonly heads = new Map<string, number>();
+  private readonly threadCounts = new Map<string, number>();
+  private nextSequence = 1;
+  private queue: Pending[] = [];
+  private flushScheduled = false;
+  private flushing: Promise<void> | null = null;
+  private closed = false;
+  private readonly listeners: Array<(records: StoredRecord[]) => void> = [];
+
+  private constructor(
+    readonly path: string,
+    private readonly writer: Database,
+    private readonly reader: Database,
+    private readonly now: () => number,
+  ) {}
+
+  static async open(path: string, opts: RecordLogOptions = {}): Promise<RecordLog> {
+    const writer = await openStore(path, opts);
+    let reader: Database;
+    try {
+      reader = await Database.open(path, { mustExist: true });
+    } catch (err) {
+      await writer.close();
+      throw err;
+    }
+    const log = new RecordLog(path, writer, reader, opts.now ?? Date.now);
+    try {
+      await log.loadHeads();
+    } catch (err) {
+      await log.close().catch(() => undefined);
+      throw err;
+    }
+    return log;
+  }
+
+  private async loadHeads(): Promise<void> {
+    const rows = await this.reader.all<{ thread: string; actor: string; clock: number; n: number }>(
+      `SELECT thread, actor, max(clock) AS clock, count(*) AS n FROM records GROUP BY thread, actor`,
+    );
+    for (const r of rows) {
+      this.heads.set(headKey(r.thread, r.actor), r.clock);
+      this.threadCounts.set(r.thread, (this.threadCounts.get(r.thread) ?? 0) + r.n);
+    }
+    const max = await this.reader.get<{ s: number | null }>(`SELECT max(sequence) AS s FROM records`);
+    this.nextSequence = (max?.s ?? 0) + 1;
+  }
+
+  /** Records committed so far. Sequences are dense, so this is the last sequence. */
+  get recordCount(): number {
+    return this.nextSequence - 1;
+  }
+
+  get threadCount(): number {
+    return this.threadCounts.size;
+  }
+
+  /** Called with each committed group, in commit order, after COMMIT and before the appends resolve. */
+  onCommit(listener: (records: StoredRecord[]) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /**
+   * Appends one request's records atomically: either all are stored (or were already stored) or the
+   * promise rejects with the first record's error and nothing from this call is stored.
+   */
+  append(drafts: Array<RecordDraft & { id?: string }>): Promise<AppendOutcome[]> {
+    if (this.closed) return Promise.reject(new SplError('UNAVAILABLE', 'the store is closing; retry once the instance is back'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ drafts, resolve, reject });
+      if (!this.flushScheduled && this.flushing === null) {
+        this.flushScheduled = true;
+        // setImmediate lets every request parsed in this turn of the event loop join the same transaction.
+        setImmediate(() => {
+          this.flushScheduled = false;
+          this.flushing = this.drain().finally(() => (this.flushing = null));
+        });
+      }
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const group = this.queue;
+      this.queue = [];
+      await this.commitGroup(group);
+    }
+  }
+
+  private async commitGroup(group: Pending[]): Promise<void> {
+    const heads = new Map<string, number>(); // tentative heads for this transaction
+    const inFlight = new Map<string, SplRecord>(); // records this transaction will insert, by id
+    const accepted: Array<{ p: Pending; outcomes: Array<{ record: SplRecord; created: boolean; existing?: StoredRecord }> }> = [];
+
+    for (const p of group) {
+      const local = new Map<string, number>();
+      const localIds = new Map<string, SplRecord>();
+      const outcomes: Array<{ record: SplRecord; created: boolean; existing?: StoredRecord }> = [];
+      try {
+        for (let i = 0; i < p.drafts.length; i++) {
+          const d = p.drafts[i]!;
+          const where = p.drafts.length > 1 ? `records[${i}].` : '';
+          const key = headKey(d.thread, d.actor);
+          const head = local.get(key) ?? heads.get(key) ?? this.heads.get(key);
+          if (d.clock === undefined || head === undefined || d.clock > head) {
+            const clock = d.clock ?? (head === undefined ? 0 : head + 1);
+            const rec = sealRecord(d, clock, where);
+            local.set(key, clock);
+            localIds.set(rec.id, rec);
+            outcomes.push({ record: rec, created: true });
+            continue;
+          }
+          const rec = sealRecord(d, d.clock, where);
+          const repeat = localIds.get(rec.id) ?? inFlight.get(rec.id);
+          if (repeat) {
+            outcomes.push({ record: repeat, created: false });
+            continue;
+          }
+          const existing = await this.get(rec.id);
+          if (existing) {
+            outcomes.push({ record: existing, created: false, existing });
+            continue;
+          }
+          const holder = await this.holderOfClock(d.thread, d.actor, d.clock, localIds, inFlight);
+          if (holder !== undefined) {
+            throw new SplError(
+              'CLOCK_CONFLICT',
+              `${where}clock: ${d.actor} already wrote record ${holder} at clock ${d.clock} on ${d.thread}; a different record cannot reuse that clock`,
+              { field: where + 'clock', fix: `omit clock to take the next one (${head + 1})` },
+            );
+          }
+          throw new SplError(
+            'CLOCK_REGRESSION',
+            `${where}clock: ${d.clock} is lower than ${head}, the highest clock ${d.actor} has used on ${d.thread}`,
+            { field: where + 'clock', fix: `omit clock to take the next one (${head + 1})` },
+          );
+        }
+      } catch (err) {
+        p.reject(err);
+        continue;
+      }
+      for (const [k, v] of local) heads.set(k, v);
+      for (const [k, v] of localIds) inFlight.set(k, v);
+      accepted.push({ p, outcomes });
+    }
+
+    const createdAt = this.now();
+    const createdIso = new Date(createdAt).toISOString();
+    let sequence = this.nextSequence;
+    const rows: StoredRecord[] = [];
+    const byId = new Map<string, StoredRecord>();
+    for (const a of accepted) {
+      for (const o of a.outcomes) {
+        if (!o.created || byId.has(o.record.id)) continue;
+        const stored: StoredRecord = { ...o.record, sequence: sequence++, created_at: createdIso };
+        rows.push(stored);
+        byId.set(stored.id, stored);
+      }
+    }
+
+    if (rows.length > 0) {
+      try {
+        await this.insert(rows, createdAt);
+      } catch (err) {
+        const failure = isDiskFull(err)
+          ? new SplError('STORAGE_FULL', `the disk holding ${this.path} is full; nothing from this request was stored`, { cause: err, fix: 'free disk space (df -h), then retry' })
+          : new SplError('STORE_FAILED', `the store could not commit: ${(err as Error).message}; nothing from this request was stored`, { cause: err });
+        for (const a of accepted) a.p.reject(failure);
+        return;
+      }
+      this.nextSequence = sequence;
+      for (const [k, v] of heads) this.heads.set(k, v);
+      for (const r of rows) this.threadCounts.set(r.thread, (this.threadCounts.get(r.thread) ?? 0) + 1);
+      for (const l of this.listeners) l(rows);
+    }
+
+    for (const a of accepted) {
+      a.p.resolve(
+        a.outcomes.map((o) => ({
+          record: o.existing ?? byId.get(o.record.id) ?? (o.record as StoredRecord),
+          created: o.created,
+        })),
+      );
+    }
+  }
+
+  private async insert(rows: StoredRecord[], createdAt: number): Promise<void> {
+    await this.writer.exec('BEGIN IMMEDIATE');
+    try {
+      for (let start = 0; start < rows.length; start += ROWS_PER_INSERT) {
+        const chunk = rows.slice(start, start + ROWS_PER_INSERT);
+        const params: unknown[] = [];
+        for (const r of chunk) {
+          params.push(r.sequence, r.id, r.thread, r.actor, r.act, r.clock, r.data_type, JSON.stringify(r.parents), JSON.stringify(r.body), r.judged_by, createdAt);
+        }
+        const placeholders = chunk.map(() => '(?,?,?,?,?,?,?,?,?,?,?)').join(',');
+        await this.writer.run(`INSERT INTO records (${COLUMNS}) VALUES ${placeholders}`, params);
+      }
+      await this.writer.exec('COMMIT');
+    } catch (err) {
+      await this.writer.exec('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async holderOfClock(thread: string, actor: string, clock: number, ...pending: Array<Map<string, SplRecord>>): Promise<string | undefined> {
+    for (const m of pending) {
+      for (const r of m.values()) if (r.thread === thread && r.actor === actor && r.clock === clock) return r.id;
+    }
+    const row = await this.reader.get<{ id: string }>(`SELECT id FROM records WHERE thread = ? AND actor = ? AND clock = ?`, [thread, actor, clock]);
+    return row?.id;
+  }
+
+  async get(id: string): Promise<StoredRecord | undefined> {
+    const row = await this.reader.get<RecordRow>(`SELECT ${COLUMNS} FROM records WHERE id = ?`, [id]);
+    return row ? toRecord(row) : undefined;
+  }
+
+  /** Rows in sequence order after `afterSequence`, matching simple envelope filters. */
+  async list(filter: ListFilter): Promise<StoredRecord[]> {
+    const where: string[] = ['sequence > ?'];
+    const params: unknown[] = [filter.afterSequence ?? 0];
+    for (const col of ['thread', 'actor', 'act'] as const) {
+      const v = filter[col];
+      if (v !== undefined) {
+        where.push(`${col} = ?`);
+        params.push(v);
+      }
+    }
+    params.push(filter.limit);
+    const rows = await this.reader.all<RecordRow>(`SELECT ${COLUMNS} FROM records WHERE ${where.join(' AND ')} ORDER BY sequence LIMIT ?`, params);
+    return rows.map(toRecord);
+  }
+
+  /** A structured query compiled by query.ts into SQL with bound parameters only. */
+  async select(sql: { where: string; params: unknown[]; order: 'ASC' | 'DESC'; limit: number }): Promise<StoredRecord[]> {
+    const rows = await this.reader.all<RecordRow>(
+      `SELECT ${COLUMNS} FROM records WHERE ${sql.where} ORDER BY sequence ${sql.order} LIMIT ?`,
+      [...sql.params, sql.limit],
+    );
+    return rows.map(toRecord);
+  }
+
+  /** Streams every record in sequence order (fold rebuilds). */
+  scan(afterSequence: number, onRecord: (r: StoredRecord) => void): Promise<number> {
+    return this.reader.each<RecordRow>(`SELECT ${COLUMNS} FROM records WHERE sequence > ? ORDER BY sequence`, [afterSequence], (row) => onRecord(toRecord(row)));
+  }
+
+  threadRecordCount(thread: string): number {
+    return this.threadCounts.get(thread) ?? 0;
+  }
+
+  /** Threads with their record counts, most recently written first. */
+  async threads(limit: number, offset = 0): Promise<Array<{ thread: string; records: number; first_sequence: number; last_sequence: number; last_written_at: string }>> {
+    const rows = await this.reader.all<{ thread: string; n: number; first: number; last: number; at: number }>(
+      `SELECT thread, count(*) AS n, min(sequence) AS first, max(sequence) AS last, max(created_at) AS at
+         FROM records GROUP BY thread ORDER BY last DESC LIMIT ? OFFSET ?`,
+      [limit, offset],
+    );
+    return rows.map((r) => ({ thread: r.thread, records: r.n, first_sequence: r.first, last_sequence: r.last, last_written_at: new Date(r.at).toISOString() }));
+  }
+
+  async getMeta(key: string): Promise<string | undefined> {
+    return getMeta(this.reader, key);
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    await setMeta(this.writer, key, value);
+  }
+
+  /** Waits for queued appends, checkpoints the WAL into the main file, and closes both connections. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    while (this.flushScheduled || this.flushing) {
+      if (this.flushing) await this.flushing;
+      else await new Promise((r) => setImmediate(r));
+    }
+    await this.reader.close().catch(() => undefined);
+    try {
+      await this.writer.get('PRAGMA wal_checkpoint(TRUNCATE)');
+    } finally {
+      await this.writer.close();
+    }
+  }
+}
+
+export interface ListFilter {
+  thread?: string;
+  actor?: string;
+  act?: string;
+  afterSequence?: number;
+  limit: number;
+}
+
+function headKey(thread: string, actor: string): string {
+  return thread + '\0' + actor;
+}
+
+function toRecord(row: RecordRow): StoredRecord {
+  return {
+    id: row.id,
+    parents: JSON.parse(row.parents) as string[],
+    thread: row.thread,
+    actor: row.actor,
+    act: row.act as StoredRecord['act'],
+    body: JSON.parse(row.body) as StoredRecord['body'],
+    clock: row.clock,
+    data_type: row.data_type as StoredRecord['data_type'],
+    judged_by: row.judged_by,
+    sequence: row.sequence,
+    created_at: new Date(row.created_at).toISOString(),
+  };
+}
