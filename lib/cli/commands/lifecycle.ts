@@ -182,8 +182,9 @@ async function findInstance(ctx: CommandContext): Promise<{ found?: Found; notes
   if (pidState.state === 'running') return { found: { pid: pidState.pid, via: 'pid file' }, notes };
   if (pidState.state === 'stale') notes.push(`stale PID file ${ctx.paths.pidFile}: ${pidState.reason}`);
   try {
-    const info = (await ctx.client().call<InstanceInfo>('GET', '/v1/instance')).body;
-    if (isSplServe(info.pid)) return { found: { pid: info.pid, via: 'socket' }, notes };
+    const client = ctx.client();
+    const info = (await client.call<InstanceInfo>('GET', '/v1/instance')).body;
+    if (isSplServe(info.pid)) return { found: { pid: info.pid, via: client.target.socket ? 'socket' : 'port' }, notes };
   } catch {
     // not answering; try the port
   }

@@ -1,0 +1,151 @@
+import t, { type Test } from 'tap';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RecordLog } from '../../lib/store/record-log.js';
+import { Database } from '../../lib/store/database.js';
+import { SCHEMA_VERSION } from '../../lib/store/schema.js';
+import { validateRecord } from '../../lib/kernel/record.js';
+
+const ALICE = 'did:sync:user:alice';
+const BOB = 'did:sync:agent:bob';
+const TH = 'th_' + '1'.repeat(64);
+const TH2 = 'th_' + '2'.repeat(64);
+
+function tmpStore(t: Test): string {
+  const dir = mkdtempSync(join(tmpdir(), 'spl-store-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return join(dir, 'hub.db');
+}
+
+const draft = (over: Record<string, unknown> = {}) => validateRecord({ thread: TH, actor: ALICE, act: 'DO', body: { n: 1 }, ...over });
+
+t.test('server-assigned clocks, idempotent repeats and the 409 rules', async (t) => {
+  const log = await RecordLog.open(tmpStore(t), { create: true });
+  t.teardown(() => log.close());
+  const [a] = await log.append([draft({ body: { n: 1 } })]);
+  const [b] = await log.append([draft({ body: { n: 2 } })]);
+  const [c] = await log.append([draft({ actor: BOB, body: { n: 3 } })]);
+  t.equal(a!.record.clock, 0);
+  t.equal(b!.record.clock, 1);
+  t.equal(c!.record.clock, 0, 'clocks are per (actor, thread)');
+  t.same([a!.record.sequence, b!.record.sequence, c!.record.sequence], [1, 2, 3]);
+
+  const [again] = await log.append([draft({ body: { n: 2 }, clock: 1 })]);
+  t.equal(again!.created, false, 'same id again is an idempotent success');
+  t.equal(again!.record.id, b!.record.id);
+  t.equal(again!.record.sequence, 2);
+  t.equal(log.recordCount, 3, 'nothing new stored');
+
+  await t.rejects(log.append([draft({ body: { n: 99 }, clock: 1 })]), { code: 'CLOCK_CONFLICT', field: 'clock' });
+  await log.append([draft({ body: { n: 4 }, clock: 5 })]);
+  await t.rejects(log.append([draft({ body: { n: 5 }, clock: 3 })]), { code: 'CLOCK_REGRESSION', field: 'clock' });
+  const [next] = await log.append([draft({ body: { n: 6 } })]);
+  t.equal(next!.record.clock, 6, 'omitted clock takes max+1 after an explicit jump');
+});
+
+t.test('a batch is atomic: one bad record stores none of it', async (t) => {
+  const log = await RecordLog.open(tmpStore(t), { create: true });
+  t.teardown(() => log.close());
+  await log.append([draft({ clock: 3 })]);
+  const batch = [draft({ thread: TH2, body: { i: 0 } }), draft({ thread: TH2, body: { i: 1 } }), draft({ body: { bad: true }, clock: 3 })];
+  await t.rejects(log.append(batch), { code: 'CLOCK_CONFLICT', field: 'records[2].clock' });
+  t.equal(log.recordCount, 1);
+  t.equal(log.threadRecordCount(TH2), 0);
+  const ok = await log.append(batch.slice(0, 2));
+  t.same(ok.map((o) => o.record.clock), [0, 1], 'the good part goes through on its own, clocks in order');
+});
+
+t.test('group commit: concurrent appends share transactions and resolve only after COMMIT', async (t) => {
+  const path = tmpStore(t);
+  const log = await RecordLog.open(path, { create: true });
+  t.teardown(() => log.close());
+  let commits = 0;
+  log.onCommit(() => commits++);
+  const observer = await Database.open(path);
+  t.teardown(() => observer.close());
+  const N = 200;
+  const seen: boolean[] = [];
+  await Promise.all(
+    Array.from({ length: N }, (_, i) =>
+      log.append([draft({ thread: 'th_' + i.toString(16).padStart(64, '0'), body: { i } })]).then(async ([o]) => {
+        // Another connection sees the record the moment its append resolves: it was committed.
+        const row = await observer.get<{ id: string }>('SELECT id FROM records WHERE id = ?', [o!.record.id]);
+        seen.push(row?.id === o!.record.id);
+      }),
+    ),
+  );
+  t.equal(seen.length, N);
+  t.ok(seen.every(Boolean), 'every resolved append is visible to another connection');
+  t.ok(commits < N / 4, `${N} concurrent appends used ${commits} transactions`);
+  t.equal(log.recordCount, N);
+});
+
+t.test('one request failing does not fail others in the same transaction', async (t) => {
+  const log = await RecordLog.open(tmpStore(t), { create: true });
+  t.teardown(() => log.close());
+  await log.append([draft({ clock: 0 })]);
+  const results = await Promise.allSettled([
+    log.append([draft({ thread: TH2, body: { a: 1 } })]),
+    log.append([draft({ body: { conflict: true }, clock: 0 })]),
+    log.append([draft({ thread: TH2, body: { a: 2 } })]),
+  ]);
+  t.same(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+  t.equal(log.recordCount, 3);
+});
+
+t.test('state survives close and reopen: heads, counts, sequences', async (t) => {
+  const path = tmpStore(t);
+  let log = await RecordLog.open(path, { create: true });
+  await log.append([draft({ body: { n: 1 } }), draft({ body: { n: 2 } }), draft({ thread: TH2 })]);
+  await log.close();
+  log = await RecordLog.open(path);
+  t.teardown(() => log.close());
+  t.equal(log.recordCount, 3);
+  t.equal(log.threadCount, 2);
+  const [o] = await log.append([draft({ body: { n: 3 } })]);
+  t.equal(o!.record.clock, 2);
+  t.equal(o!.record.sequence, 4);
+  await t.rejects(log.append([draft({ body: { n: 4 }, clock: 0 })]), { code: 'CLOCK_CONFLICT' });
+  const scanned: number[] = [];
+  await log.scan(0, (r) => scanned.push(r.sequence));
+  t.same(scanned, [1, 2, 3, 4]);
+});
+
+t.test('non-ASCII and control characters survive the store byte for byte', async (t) => {
+  const log = await RecordLog.open(tmpStore(t), { create: true });
+  t.teardown(() => log.close());
+  const body = { text: 'zürich — 東京 😀 \u0000\u0007\n\t"\\' };
+  const [o] = await log.append([draft({ body })]);
+  const got = await log.get(o!.record.id);
+  t.same(got!.body, body);
+});
+
+t.test('the store refuses what it must not serve', async (t) => {
+  const garbage = tmpStore(t);
+  writeFileSync(garbage, 'this is not a database, just some bytes '.repeat(200));
+  await t.rejects(RecordLog.open(garbage), { code: 'STORE_CORRUPT', message: new RegExp(garbage.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) });
+
+  const newer = tmpStore(t);
+  const log = await RecordLog.open(newer, { create: true });
+  await log.close();
+  const db = await Database.open(newer);
+  await db.run(`UPDATE meta SET value = ? WHERE key = 'schema_version'`, [String(SCHEMA_VERSION + 1)]);
+  await db.close();
+  await t.rejects(RecordLog.open(newer), { code: 'STORE_TOO_NEW', message: new RegExp(`schema version ${SCHEMA_VERSION + 1}.*up to ${SCHEMA_VERSION}`) });
+
+  await t.rejects(RecordLog.open(join(newer + '-missing')), { code: 'NOT_FOUND' });
+});
+
+t.test('close checkpoints the WAL into the main file', async (t) => {
+  const path = tmpStore(t);
+  const log = await RecordLog.open(path, { create: true });
+  await log.append(Array.from({ length: 50 }, (_, i) => draft({ body: { i } })));
+  await log.close();
+  const { statSync, existsSync } = await import('node:fs');
+  t.ok(!existsSync(path + '-wal') || statSync(path + '-wal').size === 0, 'WAL is empty after close');
+  const db = await Database.open(path);
+  const row = await db.get<{ n: number }>('SELECT count(*) AS n FROM records');
+  await db.close();
+  t.equal(row!.n, 50);
+});
