@@ -29,6 +29,8 @@ export function createApp(deps: ApiDeps): Koa<ApiState> {
   recordRoutes(router, deps);
   threadRoutes(router, deps);
   app.use(router.routes());
-  app.use(router.allowedMethods({ throw: true }));
+  // Not `throw: true`: the router only sets the Allow header (which a 405 must carry) when it does not throw;
+  // errorEnvelope turns the bare 405/501 it leaves into the error envelope.
+  app.use(router.allowedMethods());
   return app;
 }

@@ -12,6 +12,10 @@ export function errorEnvelope(logger: Logger) {
       if (ctx.status === 404 && ctx.body === undefined) {
         throw new SplError('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}; see GET /health and the /v1 API`);
       }
+      if ((ctx.status === 405 || ctx.status === 501) && ctx.body === undefined) {
+        // Left by router.allowedMethods(), which has already set the Allow header.
+        throw new SplError('METHOD_NOT_ALLOWED', ctx.status === 405 ? `${ctx.method} is not allowed on ${ctx.path}` : `${ctx.method} is not supported`);
+      }
     } catch (err) {
       const e = toSplError(err, ctx);
       if (e.status >= 500) logger.error({ err, method: ctx.method, path: ctx.path, code: e.code }, 'request failed');

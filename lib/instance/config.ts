@@ -117,8 +117,11 @@ export function loadConfig(paths: HomePaths, env: Env = process.env, flags: Conf
     throw bad('log.level', `must be one of ${LOG_LEVELS.join(', ')}`, file);
   }
 
-  const host = flags.host ?? str(server, 'host', 'server', file) ?? DEFAULT_HOST;
-  const port = flags.port ?? int(server, 'port', 'server', file, 1, 65535) ?? DEFAULT_PORT;
+  // Every file value is validated, even where a flag overrides it, so a broken file never hides.
+  const fileHost = str(server, 'host', 'server', file);
+  const filePort = int(server, 'port', 'server', file, 1, 65535);
+  const host = flags.host ?? fileHost ?? DEFAULT_HOST;
+  const port = flags.port ?? filePort ?? DEFAULT_PORT;
   const levelText = flags.logLevel ?? env.SPL_LOG_LEVEL ?? fileLevel ?? 'info';
 
   return {
