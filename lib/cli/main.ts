@@ -9,6 +9,11 @@ import { register as registerRecords } from './commands/records.js';
 import { register as registerThread } from './commands/thread.js';
 
 export async function main(argv: string[]): Promise<void> {
+  // `spl thread records … | head` closes our stdout early; that is the reader's choice, not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   const prog = sade('spl').version(splVersion());
   prog.option('-o, --output', 'Output format for read commands: text or json', 'text');
   registerLifecycle(prog);

@@ -2,18 +2,11 @@
 
 import { createHash } from 'node:crypto';
 import { canonicalJson } from './canonical.js';
-import type { Act, Body, DataType, RecordDraft, SplRecord } from './record.js';
+import type { RecordDraft, SplRecord } from './record.js';
 import { SplError } from './errors.js';
 
-export interface HashedFields {
-  parents: string[];
-  thread: string;
-  actor: string;
-  act: Act;
-  body: Body;
-  clock: number;
-  data_type: DataType;
-}
+/** The seven fields that make up the id (judged_by is carried but not hashed). */
+export type HashedFields = Omit<SplRecord, 'id' | 'judged_by'>;
 
 /** The exact bytes that are hashed; parents are sorted here too so an unsorted caller cannot fork the id. */
 export function hashedBytes(r: HashedFields): string {

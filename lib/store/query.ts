@@ -62,8 +62,17 @@ function condition(field: string, column: string, cond: unknown, params: unknown
   if (Array.isArray(cond)) {
     if (cond.length === 0 || cond.length > 100) throw bad(`where.${field}`, 'an array matches any of 1 to 100 values');
     cond.forEach((v, i) => scalar(`where.${field}[${i}]`, v));
-    params.push(...cond);
-    return `${column} IN (${cond.map(() => '?').join(',')})`;
+    // SQL `x IN (NULL)` never matches, so null in the array becomes an explicit IS NULL alternative.
+    const values = cond.filter((v) => v !== null);
+    if (values.length === cond.length) {
+      params.push(...values);
+      return `${column} IN (${values.map(() => '?').join(',')})`;
+    }
+    const path = column.startsWith('json_extract') ? params[params.length - 1] : undefined;
+    if (values.length === 0) return `${column} IS NULL`;
+    params.push(...values);
+    if (path !== undefined) params.push(path);
+    return `(${column} IN (${values.map(() => '?').join(',')}) OR ${column} IS NULL)`;
   }
   if (typeof cond === 'object' && cond !== null) {
     if (!ORDERED.has(field) && !field.startsWith('body.')) throw bad(`where.${field}`, 'ranges (gt, gte, lt, lte) apply to clock, sequence and body paths');

@@ -97,8 +97,13 @@ export interface HttpResult {
 
 /** A raw HTTP request to the instance's TCP port (keep-alive off so tests leave no sockets behind). */
 export function http(port: number, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<HttpResult> {
+  return httpVia({ host: '127.0.0.1', port }, method, path, body, headers);
+}
+
+/** The same request to any target: a TCP host and port, or a unix socket path. */
+export function httpVia(target: { host: string; port: number } | { socketPath: string }, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers: { connection: 'close', ...headers }, agent: false }, (res) => {
+    const req = request({ ...target, method, path, headers: { connection: 'close', ...headers }, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {
