@@ -9,29 +9,33 @@ export function errorEnvelope(logger: Logger) {
   return async function errors(ctx: Context, next: Next): Promise<void> {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) {
-        throw new SplError('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}; see GET /health and the /v1 API`);
-      }
+      if (ctx.status === 404 && ctx.body === undefined) throw noRoute(ctx);
       if ((ctx.status === 405 || ctx.status === 501) && ctx.body === undefined) {
-        // Left by router.allowedMethods(), which has already set the Allow header.
-        throw new SplError('METHOD_NOT_ALLOWED', ctx.status === 405 ? `${ctx.method} is not allowed on ${ctx.path}` : `${ctx.method} is not supported`);
+        // Left by router.allowedMethods(), which has already set the Allow header; an empty Allow means no route
+        // matched the path at all (an unknown method on an unknown path), which is a 404.
+        const allow = ctx.response.get('Allow');
+        if (!allow) throw noRoute(ctx);
+        throw new SplError('METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path} (allowed: ${allow})`);
       }
     } catch (err) {
-      const e = toSplError(err, ctx);
+      const e = toSplError(err);
       if (e.status >= 500) logger.error({ err, method: ctx.method, path: ctx.path, code: e.code }, 'request failed');
       ctx.status = e.status;
       ctx.body = e.toEnvelope();
-      if (e.code === 'METHOD_NOT_ALLOWED' && typeof (err as { headers?: Record<string, string> }).headers?.allow === 'string') {
-        ctx.set('Allow', (err as { headers: Record<string, string> }).headers.allow);
-      }
     }
   };
 }
 
-function toSplError(err: unknown, ctx: Context): SplError {
+function noRoute(ctx: Context): SplError {
+  return new SplError('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}; see GET /health and the /v1 API`);
+}
+
+function toSplError(err: unknown): SplError {
   if (isSplError(err)) return err;
-  const status = (err as { status?: number }).status;
-  if (status === 405) return new SplError('METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}`, { cause: err });
-  if (status === 501) return new SplError('METHOD_NOT_ALLOWED', `${ctx.method} is not supported`, { cause: err });
+  // koa's own client errors (http-errors with expose) keep their message; everything else is internal.
+  const e = err as { status?: number; expose?: boolean; message?: string };
+  if (e.expose && typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
+    return new SplError('INVALID_REQUEST', e.message ?? 'bad request', { cause: err });
+  }
   return new SplError('INTERNAL', 'internal error; the instance log (logs/spl.log) has the details', { cause: err });
 }

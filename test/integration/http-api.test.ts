@@ -534,6 +534,7 @@ t.test('unknown routes and wrong methods', async (t) => {
   isError(t, await http(port, 'DELETE', `/v1/threads/${newThread()}`), 405, 'METHOD_NOT_ALLOWED');
   // A method the router does not implement at all is still an enveloped 405, not a 500 or a bare 501.
   isError(t, await http(port, 'PROPFIND', '/v1/records'), 405, 'METHOD_NOT_ALLOWED', { mentions: ['PROPFIND'] });
+  isError(t, await http(port, 'PROPFIND', '/no/such/route'), 404, 'NOT_FOUND', { mentions: ['/no/such/route'] });
 
   const options = await http(port, 'OPTIONS', '/v1/records');
   t.equal(options.status, 200, 'OPTIONS answers with the allowed methods');
