@@ -36,7 +36,9 @@ interface RecordRow {
 }
 
 const COLUMNS = 'sequence, id, thread, actor, act, clock, data_type, parents, body, judged_by, created_at';
-const ROWS_PER_INSERT = 400;
+const ROW_PLACEHOLDER = '(?,?,?,?,?,?,?,?,?,?,?)';
+/** SQLite binds at most 32,766 parameters per statement; a row takes 11. */
+const ROWS_PER_INSERT = Math.floor(32766 / 11);
 
 export interface RecordLogOptions extends OpenStoreOptions {
   now?: () => number;
@@ -113,14 +115,24 @@ export class RecordLog {
     if (this.closed) return Promise.reject(new SplError('UNAVAILABLE', 'the store is closing; retry once the instance is back'));
     return new Promise((resolve, reject) => {
       this.queue.push({ drafts, resolve, reject });
-      if (!this.flushScheduled && this.flushing === null) {
-        this.flushScheduled = true;
-        // setImmediate lets every request parsed in this turn of the event loop join the same transaction.
-        setImmediate(() => {
-          this.flushScheduled = false;
-          this.flushing = this.drain().finally(() => (this.flushing = null));
-        });
-      }
+      this.scheduleFlush();
+    });
+  }
+
+  /**
+   * Starts a drain unless one is scheduled or running. A drain that ends re-checks the queue after clearing
+   * `flushing`, so an append that arrived between its last look at the queue and its end is never stranded.
+   */
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.flushing !== null) return;
+    this.flushScheduled = true;
+    // setImmediate lets every request parsed in this turn of the event loop join the same transaction.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flushing = this.drain().finally(() => {
+        this.flushing = null;
+        if (this.queue.length > 0) this.scheduleFlush();
+      });
     });
   }
 
@@ -229,23 +241,33 @@ export class RecordLog {
     }
   }
 
+  /**
+   * Writes one group. A group that fits in one statement is one INSERT in autocommit mode: atomic and durable
+   * on its own, and a single trip to SQLite's worker thread instead of three (BEGIN, INSERT, COMMIT).
+   */
   private async insert(rows: StoredRecord[], createdAt: number): Promise<void> {
+    if (rows.length <= ROWS_PER_INSERT) {
+      await this.insertRows(rows, createdAt);
+      return;
+    }
     await this.writer.exec('BEGIN IMMEDIATE');
     try {
       for (let start = 0; start < rows.length; start += ROWS_PER_INSERT) {
-        const chunk = rows.slice(start, start + ROWS_PER_INSERT);
-        const params: unknown[] = [];
-        for (const r of chunk) {
-          params.push(r.sequence, r.id, r.thread, r.actor, r.act, r.clock, r.data_type, JSON.stringify(r.parents), JSON.stringify(r.body), r.judged_by, createdAt);
-        }
-        const placeholders = chunk.map(() => '(?,?,?,?,?,?,?,?,?,?,?)').join(',');
-        await this.writer.run(`INSERT INTO records (${COLUMNS}) VALUES ${placeholders}`, params);
+        await this.insertRows(rows.slice(start, start + ROWS_PER_INSERT), createdAt);
       }
       await this.writer.exec('COMMIT');
     } catch (err) {
       await this.writer.exec('ROLLBACK').catch(() => undefined);
       throw err;
     }
+  }
+
+  private async insertRows(chunk: StoredRecord[], createdAt: number): Promise<void> {
+    const params: unknown[] = [];
+    for (const r of chunk) {
+      params.push(r.sequence, r.id, r.thread, r.actor, r.act, r.clock, r.data_type, JSON.stringify(r.parents), JSON.stringify(r.body), r.judged_by, createdAt);
+    }
+    await this.writer.run(`INSERT INTO records (${COLUMNS}) VALUES ${chunk.map(() => ROW_PLACEHOLDER).join(',')}`, params);
   }
 
   private async holderOfClock(thread: string, actor: string, clock: number, ...pending: Array<Map<string, SplRecord>>): Promise<string | undefined> {

@@ -149,3 +149,23 @@ t.test('close checkpoints the WAL into the main file', async (t) => {
   await db.close();
   t.equal(row!.n, 50);
 });
+
+t.test('an append made while a drain is finishing is still committed', async (t) => {
+  const log = await RecordLog.open(tmpStore(t), { create: true });
+  t.teardown(() => log.close());
+  let n = 0;
+  const next = () => draft({ thread: 'th_' + (++n).toString(16).padStart(64, '0') });
+  // Back-to-back awaited pairs land their second append in the gap between a drain's last queue check and
+  // its end; before the fix the third round never resolved.
+  for (let i = 0; i < 20; i++) await Promise.all([log.append([next()]), log.append([next()])]);
+  t.equal(log.recordCount, 40);
+});
+
+t.test('a group larger than one statement commits atomically across statements', async (t) => {
+  const log = await RecordLog.open(tmpStore(t), { create: true });
+  t.teardown(() => log.close());
+  const many = (k: number) => Array.from({ length: 1000 }, (_, i) => draft({ thread: 'th_' + (k * 1000 + i).toString(16).padStart(64, '0') }));
+  const done = await Promise.all([log.append(many(1)), log.append(many(2)), log.append(many(3)), log.append(many(4))]);
+  t.same(done.map((d) => d.length), [1000, 1000, 1000, 1000]);
+  t.equal(log.recordCount, 4000);
+});
