@@ -6,18 +6,8 @@ import type { Database } from './database.js';
 /** The newest schema this binary understands. */
 export const SCHEMA_VERSION = 1;
 
-interface Migration {
-  version: number;
-  description: string;
-  sql: string;
-}
-
-const MIGRATIONS: Migration[] = [
-  {
-    version: 1,
-    description: 'records log, meta, indexes',
-    sql: `
-      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+/** The records table and its indexes (exported so benchmarks measure against the very same schema). */
+export const RECORDS_DDL = `
       CREATE TABLE IF NOT EXISTS records (
         sequence   INTEGER PRIMARY KEY,
         id         TEXT NOT NULL UNIQUE,
@@ -35,7 +25,19 @@ const MIGRATIONS: Migration[] = [
       CREATE INDEX IF NOT EXISTS records_actor ON records(actor, sequence);
       CREATE INDEX IF NOT EXISTS records_act ON records(act, sequence);
       CREATE UNIQUE INDEX IF NOT EXISTS records_thread_actor_clock ON records(thread, actor, clock);
-    `,
+`;
+
+interface Migration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    description: 'records log, meta, indexes',
+    sql: `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n${RECORDS_DDL}`,
   },
 ];
 

@@ -23,30 +23,11 @@ import sqlite3 from 'sqlite3';
 import { RecordLog } from '../../dist/store/record-log.js';
 import { validateRecord } from '../../dist/kernel/record.js';
 import { recordId } from '../../dist/kernel/id.js';
+import { RECORDS_DDL } from '../../dist/store/schema.js';
 import { fmt } from './lib.js';
 
 export const TARGET = 0.6;
 
-// Copied from lib/store/schema.ts (migration 1): the records table and its indexes.
-const RECORDS_DDL = `
-  CREATE TABLE IF NOT EXISTS records (
-    sequence   INTEGER PRIMARY KEY,
-    id         TEXT NOT NULL UNIQUE,
-    thread     TEXT NOT NULL,
-    actor      TEXT NOT NULL,
-    act        TEXT NOT NULL,
-    clock      INTEGER NOT NULL,
-    data_type  TEXT NOT NULL,
-    parents    TEXT NOT NULL,
-    body       TEXT NOT NULL,
-    judged_by  TEXT,
-    created_at INTEGER NOT NULL
-  );
-  CREATE INDEX IF NOT EXISTS records_thread ON records(thread, sequence);
-  CREATE INDEX IF NOT EXISTS records_actor ON records(actor, sequence);
-  CREATE INDEX IF NOT EXISTS records_act ON records(act, sequence);
-  CREATE UNIQUE INDEX IF NOT EXISTS records_thread_actor_clock ON records(thread, actor, clock);
-`;
 const INSERT_SQL = 'INSERT INTO records (sequence, id, thread, actor, act, clock, data_type, parents, body, judged_by, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)';
 
 const THREADS = Array.from({ length: 50 }, (_, i) => 'th_' + createHash('sha256').update(`batch-thread-${i}`).digest('hex'));
