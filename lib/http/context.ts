@@ -1,6 +1,7 @@
 // What the HTTP layer needs from a running instance; the instance layer supplies it.
 
 import type { Logger } from 'pino';
+import type { Engine } from '../engine/engine.js';
 import type { RecordLog } from '../store/record-log.js';
 
 export type Phase = 'starting' | 'serving' | 'stopping';
@@ -20,6 +21,7 @@ export interface InstanceView {
 
 export interface ApiDeps {
   log: RecordLog;
+  engine: Engine;
   instance: InstanceView;
   logger: Logger;
   /** Largest request body accepted, in bytes. */

@@ -3,6 +3,7 @@
 
 import { rmSync } from 'node:fs';
 import { SplError, isSplError } from '../kernel/errors.js';
+import { Engine } from '../engine/engine.js';
 import { createApp, DEFAULT_BODY_LIMIT } from '../http/app.js';
 import type { Phase } from '../http/context.js';
 import { closeServer, createListener, listenSocket, listenTcp } from '../http/server.js';
@@ -30,6 +31,7 @@ export interface RunningInstance {
   bind: string;
   socket: string;
   log: RecordLog;
+  engine: Engine;
   phase(): Phase;
   stop(reason: string): Promise<void>;
 }
@@ -83,11 +85,13 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
     else if (storedDid !== identity.did) {
       logger.warn({ actor: identity.did }, `store was created by ${storedDid}; this home's key is ${identity.did}`);
     }
-    logger.info({ records: log.recordCount, threads: log.threadCount, duration_ms: now() - openedAt, store: config.storePath }, 'store opened, quick_check ok');
+    logger.info({ records: log.recordCount, duration_ms: now() - openedAt, store: config.storePath }, 'store opened, quick_check ok');
+    const engine = await Engine.start(log, opts.logger, now);
 
     const bind = `${config.host}:${config.port}`;
     const app = createApp({
       log,
+      engine,
       logger: opts.logger,
       bodyLimit: DEFAULT_BODY_LIMIT,
       now,
@@ -124,6 +128,7 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
       bind,
       socket: paths.socket,
       log,
+      engine,
       phase: () => phase,
       stop(reason: string): Promise<void> {
         stopping ??= (async () => {

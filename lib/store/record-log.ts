@@ -47,7 +47,6 @@ export interface RecordLogOptions extends OpenStoreOptions {
 export class RecordLog {
   /** Highest clock per (thread, actor), keyed `thread\0actor`: the clock rules are decided in memory. */
   private readonly heads = new Map<string, number>();
-  private readonly threadCounts = new Map<string, number>();
   private nextSequence = 1;
   private queue: Pending[] = [];
   private flushScheduled = false;
@@ -82,13 +81,10 @@ export class RecordLog {
   }
 
   private async loadHeads(): Promise<void> {
-    const rows = await this.reader.all<{ thread: string; actor: string; clock: number; n: number }>(
-      `SELECT thread, actor, max(clock) AS clock, count(*) AS n FROM records GROUP BY thread, actor`,
+    const rows = await this.reader.all<{ thread: string; actor: string; clock: number }>(
+      `SELECT thread, actor, max(clock) AS clock FROM records GROUP BY thread, actor`,
     );
-    for (const r of rows) {
-      this.heads.set(headKey(r.thread, r.actor), r.clock);
-      this.threadCounts.set(r.thread, (this.threadCounts.get(r.thread) ?? 0) + r.n);
-    }
+    for (const r of rows) this.heads.set(headKey(r.thread, r.actor), r.clock);
     const max = await this.reader.get<{ s: number | null }>(`SELECT max(sequence) AS s FROM records`);
     this.nextSequence = (max?.s ?? 0) + 1;
   }
@@ -96,10 +92,6 @@ export class RecordLog {
   /** Records committed so far. Sequences are dense, so this is the last sequence. */
   get recordCount(): number {
     return this.nextSequence - 1;
-  }
-
-  get threadCount(): number {
-    return this.threadCounts.size;
   }
 
   /** Called with each committed group, in commit order, after COMMIT and before the appends resolve. */
@@ -227,7 +219,6 @@ export class RecordLog {
       }
       this.nextSequence = sequence;
       for (const [k, v] of heads) this.heads.set(k, v);
-      for (const r of rows) this.threadCounts.set(r.thread, (this.threadCounts.get(r.thread) ?? 0) + 1);
       for (const l of this.listeners) l(rows);
     }
 
@@ -311,20 +302,6 @@ export class RecordLog {
   /** Streams every record in sequence order (fold rebuilds). */
   scan(afterSequence: number, onRecord: (r: StoredRecord) => void): Promise<number> {
     return this.reader.each<RecordRow>(`SELECT ${COLUMNS} FROM records WHERE sequence > ? ORDER BY sequence`, [afterSequence], (row) => onRecord(toRecord(row)));
-  }
-
-  threadRecordCount(thread: string): number {
-    return this.threadCounts.get(thread) ?? 0;
-  }
-
-  /** Threads with their record counts, most recently written first. */
-  async threads(limit: number, offset = 0): Promise<Array<{ thread: string; records: number; first_sequence: number; last_sequence: number; last_written_at: string }>> {
-    const rows = await this.reader.all<{ thread: string; n: number; first: number; last: number; at: number }>(
-      `SELECT thread, count(*) AS n, min(sequence) AS first, max(sequence) AS last, max(created_at) AS at
-         FROM records GROUP BY thread ORDER BY last DESC LIMIT ? OFFSET ?`,
-      [limit, offset],
-    );
-    return rows.map((r) => ({ thread: r.thread, records: r.n, first_sequence: r.first, last_sequence: r.last, last_written_at: new Date(r.at).toISOString() }));
   }
 
   async getMeta(key: string): Promise<string | undefined> {

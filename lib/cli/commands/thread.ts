@@ -2,16 +2,9 @@
 
 import type { Sade } from 'sade';
 import type { StoredRecord } from '../../kernel/record.js';
-import type { ThreadState } from '../../engine/thread-state.js';
+import type { ThreadState, ThreadSummary } from '../../engine/folds/thread-state.js';
 import { commandContext, type GlobalFlags } from '../context.js';
 import { bodySummary, printFields, printJson, printTable } from '../output.js';
-
-interface ThreadRow {
-  thread: string;
-  records: number;
-  last_sequence: number;
-  last_written_at: string;
-}
 
 export function register(prog: Sade): void {
   prog
@@ -20,7 +13,7 @@ export function register(prog: Sade): void {
     .option('--limit', 'How many threads', 100)
     .action(async (flags: GlobalFlags & { limit?: number }) => {
       const ctx = commandContext(flags);
-      const res = await ctx.client().call<{ data: ThreadRow[]; total: number }>('GET', `/v1/threads?limit=${Number(flags.limit ?? 100)}`);
+      const res = await ctx.client().call<{ data: ThreadSummary[]; total: number }>('GET', `/v1/threads?limit=${Number(flags.limit ?? 100)}`);
       if (ctx.json) return printJson(res.body);
       printTable(['THREAD', 'RECORDS', 'LAST SEQ', 'LAST WRITTEN'], res.body.data.map((t) => [t.thread, t.records, t.last_sequence, t.last_written_at]));
       process.stdout.write(`${res.body.data.length} of ${res.body.total} threads\n`);

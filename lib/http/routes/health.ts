@@ -12,7 +12,7 @@ export function healthRoutes(router: Router, deps: ApiDeps): void {
       status: phase === 'serving' ? 'ok' : phase,
       version: deps.instance.version,
       records: deps.log.recordCount,
-      threads: deps.log.threadCount,
+      threads: deps.engine.threadCount,
       instance_did: deps.instance.did,
       uptime_secs: Math.floor((now() - deps.instance.startedAt) / 1000),
     };

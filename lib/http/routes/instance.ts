@@ -16,7 +16,7 @@ export function instanceRoutes(router: Router, deps: ApiDeps): void {
       uptime_secs: Math.floor((now() - i.startedAt) / 1000),
       started_at: new Date(i.startedAt).toISOString(),
       records: deps.log.recordCount,
-      threads: deps.log.threadCount,
+      threads: deps.engine.threadCount,
       home: i.home,
       store: i.storePath,
       bind: i.bind,

@@ -2,9 +2,8 @@
 
 import type Router from '@koa/router';
 import { SplError } from '../../kernel/errors.js';
-import type { StoredRecord } from '../../kernel/record.js';
 import { isThreadId } from '../../kernel/thread.js';
-import { reduceThread } from '../../engine/thread-state.js';
+import { threadList, threadState } from '../../engine/folds/thread-state.js';
 import type { ApiDeps } from '../context.js';
 import { intParam } from '../params.js';
 import { MAX_BATCH } from './records.js';
@@ -12,28 +11,19 @@ import { MAX_BATCH } from './records.js';
 export function threadRoutes(router: Router, deps: ApiDeps): void {
   function threadId(raw: string): string {
     if (!isThreadId(raw)) throw new SplError('INVALID_REQUEST', `${raw} is not a thread id (th_ + 64 hex, or a reserved name like th_engine_config)`, { field: 'id' });
-    if (deps.log.threadRecordCount(raw) === 0) throw new SplError('THREAD_NOT_FOUND', `no records on thread ${raw}`, { fix: 'spl thread list shows the threads this instance holds' });
+    if (!deps.engine.threads.has(raw)) throw new SplError('THREAD_NOT_FOUND', `no records on thread ${raw}`, { fix: 'spl thread list shows the threads this instance holds' });
     return raw;
   }
 
   router.get('/v1/threads', async (ctx) => {
     const limit = intParam(ctx.query.limit, 'limit', 1, MAX_BATCH, 100);
     const offset = intParam(ctx.query.offset, 'offset', 0, Number.MAX_SAFE_INTEGER, 0);
-    const data = await deps.log.threads(limit, offset);
-    ctx.body = { object: 'list', data, total: deps.log.threadCount };
+    ctx.body = { object: 'list', data: threadList(deps.engine.threads, limit, offset), total: deps.engine.threadCount };
   });
 
   router.get('/v1/threads/:id', async (ctx) => {
     const thread = threadId(ctx.params.id!);
-    const records: StoredRecord[] = [];
-    let after = 0;
-    for (;;) {
-      const page = await deps.log.list({ thread, afterSequence: after, limit: MAX_BATCH });
-      records.push(...page);
-      if (page.length < MAX_BATCH) break;
-      after = page[page.length - 1]!.sequence;
-    }
-    ctx.body = { object: 'thread', ...reduceThread(thread, records) };
+    ctx.body = { object: 'thread', ...threadState(deps.engine.threads, thread) };
   });
 
   router.get('/v1/threads/:id/records', async (ctx) => {
