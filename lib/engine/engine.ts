@@ -7,11 +7,12 @@ import { FoldHost } from './fold-host.js';
 import type { Fold } from './fold.js';
 import { engineConfigFold, type EngineConfigState } from './folds/engine-config.js';
 import { threadStateFold, type ThreadsState } from './folds/thread-state.js';
+import { trustFold, type TrustState } from './folds/trust.js';
 
 export class Engine {
   private constructor(readonly host: FoldHost) {}
 
-  static readonly FOLDS: ReadonlyArray<Fold<unknown>> = [engineConfigFold, threadStateFold] as ReadonlyArray<Fold<unknown>>;
+  static readonly FOLDS: ReadonlyArray<Fold<unknown>> = [engineConfigFold, threadStateFold, trustFold] as ReadonlyArray<Fold<unknown>>;
 
   /** rebuild_from_store, then follow the log. */
   static async start(log: RecordLog, logger: Logger, now: () => number = Date.now): Promise<Engine> {
@@ -31,6 +32,10 @@ export class Engine {
 
   get config(): EngineConfigState {
     return this.host.state(engineConfigFold);
+  }
+
+  get trust(): TrustState {
+    return this.host.state(trustFold);
   }
 
   get threadCount(): number {

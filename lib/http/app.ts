@@ -4,10 +4,12 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { ApiDeps, ApiState, Transport } from './context.js';
 import { errorEnvelope } from './errors.js';
+import { configRoutes } from './routes/config.js';
 import { healthRoutes } from './routes/health.js';
 import { instanceRoutes } from './routes/instance.js';
 import { recordRoutes } from './routes/records.js';
 import { threadRoutes } from './routes/threads.js';
+import { trustRoutes } from './routes/trust.js';
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
@@ -28,6 +30,8 @@ export function createApp(deps: ApiDeps): Koa<ApiState> {
   instanceRoutes(router, deps);
   recordRoutes(router, deps);
   threadRoutes(router, deps);
+  configRoutes(router, deps);
+  trustRoutes(router, deps);
   app.use(router.routes());
   // Not `throw: true`: the router only sets the Allow header (which a 405 must carry) when it does not throw;
   // errorEnvelope turns the bare 405/501 it leaves into the error envelope.
