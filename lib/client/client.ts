@@ -9,6 +9,8 @@ export interface ClientTarget {
   socket?: string;
   url?: string;
   token?: string;
+  /** Sent as X-Spl-Actor over the socket, where the caller is trusted to say who acts. */
+  actor?: string;
 }
 
 export interface Response<T> {
@@ -46,6 +48,7 @@ export class Client {
     }
     let options: RequestOptions;
     if (this.target.socket) {
+      if (this.target.actor) headers['x-spl-actor'] = this.target.actor;
       options = { socketPath: this.target.socket, path, method, headers };
     } else {
       const u = new URL(path, this.target.url);
@@ -82,6 +85,7 @@ export class Client {
 
 export interface ConnectOptions {
   socket: string;
+  actor?: string;
   tokenFile: string;
   host: string;
   port: number;
@@ -92,7 +96,7 @@ export interface ConnectOptions {
 export function connect(o: ConnectOptions): Client {
   const url = o.env.SPL_SERVE_URL;
   if (url) return new Client({ url, ...tokenFor(o) });
-  if (existsSync(o.socket)) return new Client({ socket: o.socket });
+  if (existsSync(o.socket)) return new Client({ socket: o.socket, ...(o.actor ? { actor: o.actor } : {}) });
   const host = o.host.includes(':') ? `[${o.host}]` : o.host;
   return new Client({ url: `http://${host}:${o.port}`, ...tokenFor(o) });
 }

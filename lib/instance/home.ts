@@ -17,6 +17,9 @@ export interface HomePaths {
   logFile: string;
   daemonOutput: string;
   secretsDir: string;
+  /** Hashes of the API tokens this instance accepts (secrets/api-tokens.json). */
+  apiTokens: string;
+  /** The CLI's own bearer token for TCP, when one is configured. */
   tokenFile: string;
   /** Task content lives beside the home: ~/.syncro → ~/.syncro-data. */
   dataDir: string;
@@ -58,6 +61,7 @@ export function homePaths(home: string): HomePaths {
     logFile: join(logsDir, 'spl.log'),
     daemonOutput: join(logsDir, 'serve.out'),
     secretsDir: join(home, 'secrets'),
+    apiTokens: join(home, 'secrets', 'api-tokens.json'),
     tokenFile: join(home, 'token'),
     dataDir,
     tasksDir: join(dataDir, 'tasks'),

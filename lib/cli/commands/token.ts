@@ -1,0 +1,41 @@
+// API tokens for TCP clients: spl token create --name N [--actor DID] | list | revoke <name>.
+
+import type { Sade } from 'sade';
+import type { TokenInfo } from '../../instance/tokens.js';
+import { commandContext, type GlobalFlags } from '../context.js';
+import { printJson, printTable } from '../output.js';
+
+export function register(prog: Sade): void {
+  prog
+    .command('token create')
+    .describe('Mint a bearer token for TCP clients; the secret is printed once and stored only as a hash')
+    .option('--name', 'A name to list and revoke it by')
+    .option('--actor', 'The DID requests with this token act as (default: your actor)')
+    .action(async (flags: GlobalFlags & { name?: string }) => {
+      const ctx = commandContext(flags);
+      const res = (await ctx.client().call<TokenInfo & { token: string }>('POST', '/v1/tokens', { name: flags.name === undefined ? undefined : String(flags.name), actor: ctx.actor() })).body;
+      if (ctx.json) return printJson(res);
+      process.stdout.write(`${res.token}\n`);
+      process.stderr.write(`token ${res.name} acts as ${res.actor}. This is the only time it is shown: store it now (e.g. in ${ctx.paths.tokenFile} with mode 0600, or SPL_TOKEN).\n`);
+    });
+
+  prog
+    .command('token list')
+    .describe('List tokens (names, actors, dates; never the secrets)')
+    .action(async (flags: GlobalFlags) => {
+      const ctx = commandContext(flags);
+      const data = (await ctx.client().call<{ data: TokenInfo[] }>('GET', '/v1/tokens')).body.data;
+      if (ctx.json) return printJson(data);
+      printTable(['NAME', 'ACTOR', 'CREATED', 'STATUS'], data.map((t) => [t.name, t.actor, t.created_at, t.revoked_at ? `revoked ${t.revoked_at}` : 'active']));
+    });
+
+  prog
+    .command('token revoke <name>')
+    .describe('Revoke a token; requests carrying it get 401 from now on')
+    .action(async (name: string, flags: GlobalFlags) => {
+      const ctx = commandContext(flags);
+      const res = (await ctx.client().call<TokenInfo>('DELETE', `/v1/tokens/${encodeURIComponent(name)}`)).body;
+      if (ctx.json) return printJson(res);
+      process.stdout.write(`revoked token ${res.name}\n`);
+    });
+}
