@@ -21,6 +21,7 @@ export interface GlobalFlags {
 
 export interface CommandContext {
   env: NodeJS.ProcessEnv;
+  flags: GlobalFlags;
   paths: HomePaths;
   config: Config;
   json: boolean;
@@ -44,12 +45,17 @@ export function commandContext(flags: GlobalFlags, env: NodeJS.ProcessEnv = proc
   if (output !== 'text' && output !== 'json') throw new SplError('USAGE', `-o/--output must be text or json (got ${String(output)})`);
   return {
     env,
+    flags,
     paths,
     config,
     json: output === 'json',
-    client: () => connect({ socket: paths.socket, tokenFile: paths.tokenFile, host: config.host, port: config.port, env }),
-    actor: () => config.actor ?? userDid(safeUser()),
+    client: () => connect({ socket: paths.socket, tokenFile: paths.tokenFile, host: config.host, port: config.port, env, actor: actorOf(config) }),
+    actor: () => actorOf(config),
   };
+}
+
+function actorOf(config: Config): string {
+  return config.actor ?? userDid(safeUser());
 }
 
 function safeUser(): string {

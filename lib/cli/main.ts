@@ -4,10 +4,12 @@ import sade from 'sade';
 import { isSplError } from '../kernel/errors.js';
 import { splVersion } from '../instance/version.js';
 import { register as registerConfig } from './commands/config.js';
+import { register as registerExpr } from './commands/expr.js';
 import { register as registerLifecycle } from './commands/lifecycle.js';
 import { register as registerLogs } from './commands/logs.js';
 import { register as registerRecords } from './commands/records.js';
 import { register as registerThread } from './commands/thread.js';
+import { register as registerToken } from './commands/token.js';
 import { register as registerTrust } from './commands/trust.js';
 
 export async function main(argv: string[]): Promise<void> {
@@ -24,6 +26,8 @@ export async function main(argv: string[]): Promise<void> {
   registerLogs(prog);
   registerConfig(prog);
   registerTrust(prog);
+  registerToken(prog);
+  registerExpr(prog);
 
   const parsed = prog.parse(argv, { lazy: true });
   if (!parsed) return; // --help or --version was printed

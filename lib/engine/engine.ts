@@ -4,13 +4,18 @@
 import type { Logger } from 'pino';
 import type { RecordLog } from '../store/record-log.js';
 import { FoldHost } from './fold-host.js';
+import { Permissions } from './permissions.js';
 import type { Fold } from './fold.js';
 import { engineConfigFold, type EngineConfigState } from './folds/engine-config.js';
 import { threadStateFold, type ThreadsState } from './folds/thread-state.js';
 import { trustFold, type TrustState } from './folds/trust.js';
 
 export class Engine {
-  private constructor(readonly host: FoldHost) {}
+  readonly permissions: Permissions;
+
+  private constructor(readonly host: FoldHost, logger: Logger, now: () => number) {
+    this.permissions = new Permissions(() => this.config, () => this.trust, logger.child({ target: 'syncropel_engine::permissions' }), now);
+  }
 
   static readonly FOLDS: ReadonlyArray<Fold<unknown>> = [engineConfigFold, threadStateFold, trustFold] as ReadonlyArray<Fold<unknown>>;
 
@@ -23,7 +28,7 @@ export class Engine {
       'rebuild_from_store complete',
     );
     log.onCommit((records) => host.apply(records));
-    return new Engine(host);
+    return new Engine(host, logger, now);
   }
 
   get threads(): ThreadsState {

@@ -3,17 +3,21 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { ApiDeps, ApiState, Transport } from './context.js';
+import { authenticate } from './auth.js';
 import { errorEnvelope } from './errors.js';
+import { authorize } from './permissions.js';
 import { configRoutes } from './routes/config.js';
+import { engineRoutes } from './routes/engine.js';
 import { healthRoutes } from './routes/health.js';
 import { instanceRoutes } from './routes/instance.js';
 import { recordRoutes } from './routes/records.js';
 import { threadRoutes } from './routes/threads.js';
+import { tokenRoutes } from './routes/tokens.js';
 import { trustRoutes } from './routes/trust.js';
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
-/** Marks which listener a request arrived on; authentication (TCP bearer tokens) hangs off this seam. */
+/** Marks which listener a request arrived on: the socket is trusted, TCP needs a bearer token. */
 export const transportOf = new WeakMap<object, Transport>();
 
 export function createApp(deps: ApiDeps): Koa<ApiState> {
@@ -25,13 +29,17 @@ export function createApp(deps: ApiDeps): Koa<ApiState> {
     ctx.state.transport = transportOf.get(ctx.req) ?? 'tcp';
     await next();
   });
-  const router = new Router();
+  app.use(authenticate(deps));
+  app.use(authorize(deps));
+  const router = new Router<ApiState>();
   healthRoutes(router, deps);
   instanceRoutes(router, deps);
   recordRoutes(router, deps);
   threadRoutes(router, deps);
   configRoutes(router, deps);
   trustRoutes(router, deps);
+  engineRoutes(router, deps);
+  tokenRoutes(router, deps);
   app.use(router.routes());
   // Not `throw: true`: the router only sets the Allow header (which a 405 must carry) when it does not throw;
   // errorEnvelope turns the bare 405/501 it leaves into the error envelope.

@@ -19,11 +19,35 @@ export interface InstanceView {
   phase(): Phase;
 }
 
+export interface TokenInfo {
+  name: string;
+  actor: string;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+/** Token storage as the API sees it; the instance layer supplies the implementation. */
+export interface TokenApi {
+  verify(secret: string): TokenInfo | undefined;
+  create(name: string, actor: string): { secret: string; info: TokenInfo };
+  revoke(name: string): TokenInfo;
+  list(): TokenInfo[];
+}
+
+export interface AuthSettings {
+  /** false only with --insecure-localhost. */
+  tcpRequiresToken: boolean;
+  /** The acting DID for socket requests that do not name one (the instance's admin actor). */
+  adminActor: string;
+}
+
 export interface ApiDeps {
   log: RecordLog;
   engine: Engine;
   instance: InstanceView;
   logger: Logger;
+  tokens: TokenApi;
+  auth: AuthSettings;
   /** Largest request body accepted, in bytes. */
   bodyLimit: number;
   now?: () => number;
@@ -31,4 +55,8 @@ export interface ApiDeps {
 
 export interface ApiState {
   transport: Transport;
+  /** The DID this request acts as: the token's actor over TCP, X-Spl-Actor (or the admin) over the socket. */
+  actor: string;
+  /** The token's name, for TCP requests that carried one. */
+  token?: string;
 }

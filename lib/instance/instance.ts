@@ -15,6 +15,7 @@ import { HomeLock } from './lock.js';
 import type { Logger } from './logger.js';
 import { inspectPidFile, removePidFile, writePidFile } from './pidfile.js';
 import { describeHolder, tcpPortHolder } from './port-owner.js';
+import { TokenStore } from './tokens.js';
 import { splVersion } from './version.js';
 
 export const MAX_SOCKET_PATH = 107;
@@ -23,6 +24,10 @@ export interface StartOptions {
   paths: HomePaths;
   config: Config;
   logger: Logger;
+  /** The DID that socket requests act as unless they name one, and that permissions-enable checks for. */
+  adminActor: string;
+  /** Turn TCP authentication off (loopback only, with a WARN). */
+  insecureLocalhost?: boolean;
   now?: () => number;
 }
 
@@ -44,7 +49,7 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
   let phase: Phase = 'starting';
 
   if (!isLoopback(config.host)) {
-    throw new SplError('INVALID_CONFIG', `server.host ${config.host} is not a loopback address; spl serves only 127.0.0.1 / ::1 until TCP authentication is configured`, {
+    throw new SplError('INVALID_CONFIG', `server.host ${config.host} is not a loopback address; spl serves only 127.0.0.1 / ::1 (plain HTTP must not leave the host)`, {
       fix: `set host = "127.0.0.1" under [server] in ${paths.config}`,
     });
   }
@@ -88,10 +93,16 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
     logger.info({ records: log.recordCount, duration_ms: now() - openedAt, store: config.storePath }, 'store opened, quick_check ok');
     const engine = await Engine.start(log, opts.logger, now);
 
+    const tokens = new TokenStore(paths.apiTokens, now);
+    if (opts.insecureLocalhost) {
+      opts.logger.child({ target: 'syncropel_http::auth' }).warn('--insecure-localhost: TCP requests are accepted without a bearer token; any local process can act as ' + opts.adminActor);
+    }
     const bind = `${config.host}:${config.port}`;
     const app = createApp({
       log,
       engine,
+      tokens,
+      auth: { tcpRequiresToken: !opts.insecureLocalhost, adminActor: opts.adminActor },
       logger: opts.logger,
       bodyLimit: DEFAULT_BODY_LIMIT,
       now,

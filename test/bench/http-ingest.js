@@ -132,7 +132,8 @@ async function withBareServer(fn) {
 async function withSpl(fn) {
   const h = await makeHome();
   try {
-    const r = await runSpl(['serve', '--port', String(h.port)], h.env);
+    // The bare baseline has no authentication either, so spl runs without TCP bearer tokens here.
+    const r = await runSpl(['serve', '--port', String(h.port), '--insecure-localhost'], h.env);
     if (r.code !== 0) throw new Error(`spl serve failed (${r.code}): ${r.stderr}${r.stdout}`);
     try {
       return await fn(h.port);

@@ -77,9 +77,12 @@ export function runSpl(args: string[], env: NodeJS.ProcessEnv, opts: { timeoutMs
   });
 }
 
-/** Starts a background instance on the home's port and returns its pid. */
-export async function serve(h: Home, extra: string[] = []): Promise<number> {
-  const r = await runSpl(['serve', '--port', String(h.port), ...extra], h.env);
+/**
+ * Starts a background instance on the home's port and returns its pid. Tests talk plain HTTP to the port,
+ * so TCP authentication is off unless `auth` is set (the auth tests cover the default).
+ */
+export async function serve(h: Home, extra: string[] = [], opts: { auth?: boolean } = {}): Promise<number> {
+  const r = await runSpl(['serve', '--port', String(h.port), ...(opts.auth ? [] : ['--insecure-localhost']), ...extra], h.env);
   if (r.code !== 0) throw new Error(`spl serve failed (${r.code}): ${r.stderr}${r.stdout}`);
   return Number(readFileSync(join(h.home, 'run', 'spl.pid'), 'utf8').trim());
 }

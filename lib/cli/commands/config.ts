@@ -5,7 +5,10 @@ import type { Sade } from 'sade';
 import { SplError } from '../../kernel/errors.js';
 import type { StoredRecord } from '../../kernel/record.js';
 import { ENGINE_CONFIG_THREAD, RULE_TOPICS, isRuleTopic, type RuleTopic } from '../../engine/folds/engine-config.js';
+import { validateRecord } from '../../kernel/record.js';
+import { RecordLog } from '../../store/record-log.js';
 import { commandContext, type CommandContext, type GlobalFlags } from '../context.js';
+import { findInstance } from './lifecycle.js';
 import { printFields, printJson, printTable } from '../output.js';
 
 interface RuleView {
@@ -28,14 +31,16 @@ interface RuleFlags extends GlobalFlags {
 }
 
 export function register(prog: Sade): void {
+  registerPermissionToggles(prog);
   prog
     .command('config show')
     .describe('Show the engine configuration folded from th_engine_config: toggles and rule counts')
     .action(async (flags: GlobalFlags) => {
       const ctx = commandContext(flags);
-      const c = (await ctx.client().call<{ records: number; rules: Record<string, { enabled: number; total: number }>; toggles: Record<string, Record<string, unknown>> }>('GET', '/v1/config')).body;
+      const c = (await ctx.client().call<{ records: number; permissions_enabled: boolean; rules: Record<string, { enabled: number; total: number }>; toggles: Record<string, Record<string, unknown>> }>('GET', '/v1/config')).body;
       if (ctx.json) return printJson(c);
       process.stdout.write(`Engine configuration (${c.records} records on ${ENGINE_CONFIG_THREAD})\n`);
+      process.stdout.write(`  permission enforcement: ${c.permissions_enabled ? 'on' : 'off'}\n`);
       printFields(Object.entries(c.rules).map(([t, n]) => [t, `${n.enabled} enabled of ${n.total}`]));
       const toggles = Object.entries(c.toggles);
       process.stdout.write(toggles.length ? '  toggles\n' : '  toggles: none set\n');
@@ -96,6 +101,54 @@ export function register(prog: Sade): void {
     .action(async (flags: RuleFlags) => listRules(commandContext(flags), 'health_rule', Boolean(flags.all)));
 }
 
+/** The actor offline unlocks write as: never one the running instance writes as, so no clock can collide. */
+export const UNLOCK_ACTOR = 'did:sync:system:permissions-unlock';
+
+function registerPermissionToggles(prog: Sade): void {
+  prog
+    .command('config permissions-enable')
+    .describe('Turn permission enforcement on (refuses unless an allow rule keeps the admin in)')
+    .action(async (flags: GlobalFlags) => {
+      const ctx = commandContext(flags);
+      const res = (await ctx.client().call<{ record: string }>('POST', '/v1/config/permissions/enable', {})).body;
+      if (ctx.json) return printJson(res);
+      process.stdout.write(`permission enforcement enabled (record ${res.record})\n`);
+    });
+
+  prog
+    .command('config permissions-disable')
+    .describe('Turn permission enforcement off')
+    .action(async (flags: GlobalFlags) => {
+      const ctx = commandContext(flags);
+      const res = (await ctx.client().call<{ record: string }>('POST', '/v1/config/permissions/disable', {})).body;
+      if (ctx.json) return printJson(res);
+      process.stdout.write(`permission enforcement disabled (record ${res.record})\n`);
+    });
+
+  prog
+    .command('config permissions-unlock')
+    .describe('Offline: write permissions_enabled=false straight into the store (stop the instance first)')
+    .option('--force', 'Write even though an instance is running (it keeps enforcing until restarted)')
+    .action(async (flags: GlobalFlags & { force?: boolean }) => {
+      const ctx = commandContext(flags);
+      const { found } = await findInstance(ctx);
+      if (found && !flags.force) {
+        throw new SplError('ALREADY_RUNNING', `spl is running (pid ${found.pid}); its cached config would shadow the unlock`, { fix: 'spl stop; spl config permissions-unlock; spl serve' });
+      }
+      const log = await RecordLog.open(ctx.config.storePath);
+      let id: string;
+      try {
+        const [o] = await log.append([validateRecord({ thread: ENGINE_CONFIG_THREAD, actor: UNLOCK_ACTOR, act: 'LEARN', body: { topic: 'permissions_enabled', enabled: false, reason: 'spl config permissions-unlock', by: ctx.actor() } })]);
+        id = o!.record.id;
+      } finally {
+        await log.close();
+      }
+      if (ctx.json) return printJson({ unlocked: true, record: id, store: ctx.config.storePath, running: Boolean(found) });
+      process.stdout.write(`wrote permissions_enabled=false to ${ctx.config.storePath} (record ${id})\n`);
+      process.stdout.write(found ? `the running instance (pid ${found.pid}) still enforces until restarted: spl restart\n` : 'now start the instance: spl serve (enforcement will be off)\n');
+    });
+}
+
 function topicOf(topic: string): RuleTopic {
   if (!isRuleTopic(topic)) throw new SplError('USAGE', `--topic must be one of ${RULE_TOPICS.join(', ')} (got ${topic})`);
   return topic;
@@ -141,6 +194,9 @@ async function addRule(ctx: CommandContext, topic: RuleTopic, name: string, flag
   }
   const priority = Number(flags.priority ?? 0);
   if (!Number.isFinite(priority)) throw new SplError('USAGE', `--priority must be a number (got ${flags.priority})`);
+  const context = topic === 'permission_rule' ? 'permission' : topic === 'health_rule' ? 'health_check' : 'routing';
+  const checked = (await ctx.client().call<{ ok: boolean; error?: string }>('POST', '/v1/engine/expr', { expression: flags.expression, context, evaluate: false })).body;
+  if (!checked.ok) throw new SplError('USAGE', `--expression does not compile in the ${context} context: ${checked.error}`, { fix: `spl expr check '<expression>' --context ${context}` });
   const body = { ...parseBody(flags.body), topic, name, expression: flags.expression, priority, enabled: true };
   const rec = await writeConfig(ctx, body);
   if (ctx.json) return printJson(rec);

@@ -42,6 +42,7 @@ export function register(prog: Sade): void {
     .option('--port', 'TCP port (default 9100)')
     .option('--host', 'Loopback address to bind (default 127.0.0.1)')
     .option('--log-level', 'error | warn | info | debug | trace')
+    .option('--insecure-localhost', 'Accept TCP requests without a bearer token (loopback only; logs a WARN)')
     .action(async (flags: GlobalFlags & { foreground?: boolean }) => serve(flags));
 
   prog
@@ -56,6 +57,7 @@ export function register(prog: Sade): void {
     .command('restart')
     .describe('Stop the instance if it runs, then start it again')
     .option('--foreground', 'Stay in the foreground after restarting')
+    .option('--insecure-localhost', 'Accept TCP requests without a bearer token')
     .option('--timeout', 'Seconds to wait for a graceful exit', 30)
     .action(async (flags: GlobalFlags & { timeout?: number; foreground?: boolean }) => {
       try {
@@ -113,6 +115,7 @@ async function serve(flags: GlobalFlags & { foreground?: boolean }): Promise<voi
   ensureHome(ctx.paths);
   const args = ['serve', '--foreground'];
   for (const f of ['port', 'host', 'log-level'] as const) if (flags[f] !== undefined) args.push(`--${f}`, String(flags[f]));
+  if (flags['insecure-localhost']) args.push('--insecure-localhost');
   const ready = await spawnDaemon({ entry: splEntry(), args, outputFile: ctx.paths.daemonOutput, env: ctx.env });
   if (ctx.json) return printJson(ready);
   process.stdout.write(`spl ${splVersion()} serving on ${ready.bind} (pid ${ready.pid}, ${ready.records} records)\n  socket ${ready.socket}\n  logs   ${ctx.paths.logFile}\n`);
@@ -126,7 +129,7 @@ async function runForeground(ctx: CommandContext, isChild: boolean): Promise<voi
   const logger = logging.root.child({ target: 'syncropel_instance' });
   let instance;
   try {
-    instance = await startInstance({ paths: ctx.paths, config: ctx.config, logger: logging.root });
+    instance = await startInstance({ paths: ctx.paths, config: ctx.config, logger: logging.root, adminActor: ctx.actor(), insecureLocalhost: Boolean(ctx.flags['insecure-localhost']) });
   } catch (err) {
     const e = isSplError(err) ? err : new SplError('START_FAILED', (err as Error).message, { cause: err });
     logger.error({ code: e.code, err: isSplError(err) ? undefined : err }, `start-up failed: ${e.message}`);
@@ -176,7 +179,7 @@ async function runForeground(ctx: CommandContext, isChild: boolean): Promise<voi
 type Found = { pid: number; via: 'pid file' | 'socket' | 'port' };
 
 /** The running instance's pid: PID file first, then ask over the socket, then the owner of the port. */
-async function findInstance(ctx: CommandContext): Promise<{ found?: Found; notes: string[] }> {
+export async function findInstance(ctx: CommandContext): Promise<{ found?: Found; notes: string[] }> {
   const notes: string[] = [];
   const pidState = inspectPidFile(ctx.paths.pidFile);
   if (pidState.state === 'running') return { found: { pid: pidState.pid, via: 'pid file' }, notes };

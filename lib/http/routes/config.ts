@@ -2,14 +2,17 @@
 
 import type Router from '@koa/router';
 import { SplError } from '../../kernel/errors.js';
-import { RULE_TOPICS, isRuleTopic, rulesOf, type Rule } from '../../engine/folds/engine-config.js';
-import type { ApiDeps } from '../context.js';
+import { validateRecord } from '../../kernel/record.js';
+import { ENGINE_CONFIG_THREAD, RULE_TOPICS, isRuleTopic, rulesOf, toggleEnabled, type Rule } from '../../engine/folds/engine-config.js';
+import { adminRuleCommand } from '../../engine/permissions.js';
+import type { ApiDeps, ApiState } from '../context.js';
 
 function view(r: Rule) {
   return { topic: r.topic, name: r.name, enabled: r.enabled, priority: r.priority, expression: r.expression ?? null, body: r.body, record: r.record, sequence: r.sequence, actor: r.actor };
 }
 
-export function configRoutes(router: Router, deps: ApiDeps): void {
+export function configRoutes(router: Router<ApiState>, deps: ApiDeps): void {
+  permissionToggleRoutes(router, deps);
   router.get('/v1/config/rules', (ctx) => {
     const topic = ctx.query.topic;
     if (topic !== undefined && (typeof topic !== 'string' || !isRuleTopic(topic))) {
@@ -29,8 +32,36 @@ export function configRoutes(router: Router, deps: ApiDeps): void {
     ctx.body = {
       object: 'engine_config',
       records: c.records,
+      permissions_enabled: toggleEnabled(c, 'permissions_enabled'),
       rules: Object.fromEntries(RULE_TOPICS.map((t) => [t, { enabled: rulesOf(c, t).length, total: rulesOf(c, t, { includeDisabled: true }).length }])),
       toggles: Object.fromEntries([...c.toggles].map(([k, v]) => [k, { ...v.body, record: v.record, actor: v.actor }])),
     };
+  });
+}
+
+/** The permissions toggle: enable only after the pre-flight proves the admin keeps access. */
+export function permissionToggleRoutes(router: Router<ApiState>, deps: ApiDeps): void {
+  async function setEnabled(actor: string, enabled: boolean): Promise<string> {
+    const [o] = await deps.log.append([validateRecord({ thread: ENGINE_CONFIG_THREAD, actor, act: 'LEARN', body: { topic: 'permissions_enabled', enabled } })]);
+    return o!.record.id;
+  }
+
+  router.post('/v1/config/permissions/enable', async (ctx) => {
+    const admin = deps.auth.adminActor;
+    const missing = deps.engine.permissions.preflight(admin);
+    if (missing.length > 0) {
+      throw new SplError('PREFLIGHT_FAILED', `refusing to enable permission enforcement: no enabled allow rule lets the admin ${admin} do ${missing.join(', ')}, so enabling now would lock you out`, {
+        fix: adminRuleCommand(admin),
+      });
+    }
+    const record = await setEnabled(ctx.state.actor, true);
+    deps.logger.child({ target: 'syncropel_http::permissions' }).info({ actor: ctx.state.actor, record }, 'permission enforcement enabled');
+    ctx.body = { object: 'permissions', enabled: true, record };
+  });
+
+  router.post('/v1/config/permissions/disable', async (ctx) => {
+    const record = await setEnabled(ctx.state.actor, false);
+    deps.logger.child({ target: 'syncropel_http::permissions' }).warn({ actor: ctx.state.actor, record }, 'permission enforcement disabled');
+    ctx.body = { object: 'permissions', enabled: false, record };
   });
 }

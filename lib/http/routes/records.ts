@@ -7,6 +7,8 @@ import { isThreadId } from '../../kernel/thread.js';
 import { isDid } from '../../kernel/did.js';
 import { compileQuery, encodeCursor } from '../../store/query.js';
 import { readJson } from '../body.js';
+import { requirePermission } from '../permissions.js';
+import { ENGINE_CONFIG_THREAD } from '../../engine/folds/engine-config.js';
 import type { ApiDeps } from '../context.js';
 import { intParam, stringParam } from '../params.js';
 
@@ -23,6 +25,10 @@ export function recordRoutes(router: Router, deps: ApiDeps): void {
     if (items.length === 0) throw new SplError('INVALID_REQUEST', 'the batch is empty; send at least one record');
     if (items.length > MAX_BATCH) throw new SplError('BATCH_TOO_LARGE', `a batch holds at most ${MAX_BATCH} records (got ${items.length}); split it`);
     const drafts = items.map((r, i) => validateRecord(r, batch ? `records[${i}].` : ''));
+    for (const d of drafts) {
+      const { id: _id, clock, ...rest } = d;
+      requirePermission(deps, ctx, d.thread === ENGINE_CONFIG_THREAD ? 'config_write' : 'record_write', clock === undefined ? rest : { ...rest, clock });
+    }
     const outcomes = await deps.log.append(drafts);
     const created = outcomes.filter((o) => o.created).length;
     if (log.isLevelEnabled('debug')) {

@@ -1,0 +1,86 @@
+// Permission decisions (SPEC §10): permission_rule records are CEL over current_actor(), resource, record,
+// trust() and now(); highest priority first, the first rule whose expression is true decides by its effect,
+// and no match denies. Enforcement is off until the permissions_enabled toggle is set.
+
+import type { Logger } from 'pino';
+import { celEngine, type CelEngine, type CelRecordInput, type PermissionResource } from './cel.js';
+import { rulesOf, toggleEnabled, type EngineConfigState } from './folds/engine-config.js';
+import { trustScore, type TrustState } from './folds/trust.js';
+
+export interface PermissionRequest {
+  actor: string;
+  resource: PermissionResource;
+  method: string;
+  path: string;
+  record: CelRecordInput | null;
+}
+
+export interface Decision {
+  allowed: boolean;
+  /** The deciding rule's name; null when no rule matched (deny by default). */
+  rule: string | null;
+}
+
+/** What an admin must be able to do for enforcement to be safe to turn on. */
+export const ADMIN_RESOURCES: ReadonlyArray<PermissionResource> = ['record_write', 'thread_read', 'config_read'];
+
+export class Permissions {
+  /** Rule versions already reported as broken, so a bad rule warns once, not on every request. */
+  private readonly warned = new Set<string>();
+
+  constructor(
+    private readonly config: () => EngineConfigState,
+    private readonly trust: () => TrustState,
+    private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
+    private readonly cel: CelEngine = celEngine,
+  ) {}
+
+  get enabled(): boolean {
+    return toggleEnabled(this.config(), 'permissions_enabled');
+  }
+
+  decide(req: PermissionRequest): Decision {
+    const at = this.now();
+    const trust = this.trust();
+    for (const rule of rulesOf(this.config(), 'permission_rule')) {
+      if (rule.expression === undefined) {
+        this.warnOnce(rule.record, { rule: rule.name }, `permission rule ${rule.name} has no expression; skipped`);
+        continue;
+      }
+      let compiled;
+      try {
+        compiled = this.cel.compile('permission', rule.expression);
+      } catch (err) {
+        this.warnOnce(rule.record, { rule: rule.name, record: rule.record }, `permission rule ${rule.name} does not compile and is skipped: ${(err as Error).message}`);
+        continue;
+      }
+      const result = compiled.evaluateBool({
+        record: req.record, resource: req.resource, method: req.method, path: req.path,
+        actor: req.actor, trust: (a, d) => trustScore(trust, a, d, at), now: () => at,
+      });
+      if (!result.ok) {
+        this.logger.debug({ rule: rule.name, actor: req.actor, error: result.error }, 'permission rule did not evaluate; treated as no match');
+        continue;
+      }
+      if (result.value) return { allowed: rule.body.effect !== 'deny', rule: rule.name };
+    }
+    return { allowed: false, rule: null };
+  }
+
+  /** The admin resources `actor` would be denied once enforcement is on (empty = safe to enable). */
+  preflight(actor: string): PermissionResource[] {
+    return ADMIN_RESOURCES.filter((resource) => !this.decide({ actor, resource, method: resource === 'record_write' ? 'POST' : 'GET', path: '/v1/preflight', record: null }).allowed);
+  }
+
+  private warnOnce(key: string, fields: Record<string, unknown>, msg: string): void {
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
+    this.logger.warn(fields, msg);
+  }
+}
+
+/** The exact command that gives `actor` an allow rule covering everything. */
+export function adminRuleCommand(actor: string): string {
+  return `spl config add-permission-rule admin-all --expression 'current_actor() == "${actor}"' --priority 1000`;
+}
