@@ -6,9 +6,24 @@ import type { RecordLog } from '../store/record-log.js';
 import { FoldHost } from './fold-host.js';
 import { Permissions } from './permissions.js';
 import type { Fold } from './fold.js';
-import { engineConfigFold, type EngineConfigState } from './folds/engine-config.js';
+import { celEngine, type CelContext } from './cel.js';
+import { ENGINE_CONFIG_THREAD, engineConfigFold, type EngineConfigState, type Rule, type RuleTopic } from './folds/engine-config.js';
 import { threadStateFold, type ThreadsState } from './folds/thread-state.js';
 import { trustFold, type TrustState } from './folds/trust.js';
+
+/** The CEL context a rule topic's expressions are evaluated in. */
+export function ruleContext(topic: RuleTopic): CelContext {
+  return topic === 'permission_rule' ? 'permission' : topic === 'health_rule' ? 'health_check' : 'routing';
+}
+
+/** A rule whose expression does not compile is skipped wherever rules run; say so once, when it appears. */
+function reportUncompilable(rule: Rule, logger: Logger): void {
+  if (!rule.enabled) return;
+  const checked = rule.expression === undefined ? { ok: false as const, error: 'it has no expression' } : celEngine.check(ruleContext(rule.topic), rule.expression);
+  if (!checked.ok) {
+    logger.warn({ rule: rule.name, topic: rule.topic, record: rule.record, actor: rule.actor }, `${rule.topic} ${rule.name} does not compile and is skipped: ${checked.error}`);
+  }
+}
 
 export class Engine {
   readonly permissions: Permissions;
@@ -27,8 +42,18 @@ export class Engine {
       { records: result.records, duration_ms: result.durationMs, folds: Engine.FOLDS.map((f) => f.name) },
       'rebuild_from_store complete',
     );
-    log.onCommit((records) => host.apply(records));
-    return new Engine(host, logger, now);
+    const engine = new Engine(host, logger, now);
+    const rulesLog = logger.child({ target: 'syncropel_engine::config' });
+    for (const rule of host.state(engineConfigFold).rules.values()) reportUncompilable(rule, rulesLog);
+    log.onCommit((records) => {
+      host.apply(records);
+      for (const r of records) {
+        if (r.thread !== ENGINE_CONFIG_THREAD || typeof r.body.topic !== 'string' || typeof r.body.name !== 'string') continue;
+        const rule = engine.config.rules.get(`${r.body.topic}\0${r.body.name}`);
+        if (rule && rule.record === r.id) reportUncompilable(rule, rulesLog);
+      }
+    });
+    return engine;
   }
 
   get threads(): ThreadsState {

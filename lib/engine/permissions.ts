@@ -25,9 +25,6 @@ export interface Decision {
 export const ADMIN_RESOURCES: ReadonlyArray<PermissionResource> = ['record_write', 'thread_read', 'config_read'];
 
 export class Permissions {
-  /** Rule versions already reported as broken, so a bad rule warns once, not on every request. */
-  private readonly warned = new Set<string>();
-
   constructor(
     private readonly config: () => EngineConfigState,
     private readonly trust: () => TrustState,
@@ -44,15 +41,12 @@ export class Permissions {
     const at = this.now();
     const trust = this.trust();
     for (const rule of rulesOf(this.config(), 'permission_rule')) {
-      if (rule.expression === undefined) {
-        this.warnOnce(rule.record, { rule: rule.name }, `permission rule ${rule.name} has no expression; skipped`);
-        continue;
-      }
+      // A rule without an expression, or one that does not compile, is skipped; the engine warned when it arrived.
+      if (rule.expression === undefined) continue;
       let compiled;
       try {
         compiled = this.cel.compile('permission', rule.expression);
-      } catch (err) {
-        this.warnOnce(rule.record, { rule: rule.name, record: rule.record }, `permission rule ${rule.name} does not compile and is skipped: ${(err as Error).message}`);
+      } catch {
         continue;
       }
       const result = compiled.evaluateBool({
@@ -71,12 +65,6 @@ export class Permissions {
   /** The admin resources `actor` would be denied once enforcement is on (empty = safe to enable). */
   preflight(actor: string): PermissionResource[] {
     return ADMIN_RESOURCES.filter((resource) => !this.decide({ actor, resource, method: resource === 'record_write' ? 'POST' : 'GET', path: '/v1/preflight', record: null }).allowed);
-  }
-
-  private warnOnce(key: string, fields: Record<string, unknown>, msg: string): void {
-    if (this.warned.has(key)) return;
-    this.warned.add(key);
-    this.logger.warn(fields, msg);
   }
 }
 

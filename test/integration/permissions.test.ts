@@ -132,7 +132,7 @@ t.test('expression cache stats and uncompilable rules', async (t) => {
   await runSpl(['config', 'add-permission-rule', 'admin-all', '--expression', `current_actor() == "${ADMIN}"`], h.env);
   t.equal((await runSpl(['config', 'permissions-enable'], { ...h.env, SPL_ACTOR: ADMIN })).code, 0);
   t.equal((await runSpl(['thread', 'list'], { ...h.env, SPL_ACTOR: ADMIN })).code, 0);
-  t.match(readFileSync(join(h.home, 'logs', 'spl.log'), 'utf8'), /"level":"WARN".*permission rule junk does not compile and is skipped/);
+  t.match(readFileSync(join(h.home, 'logs', 'spl.log'), 'utf8'), /"level":"WARN".*"target":"syncropel_engine::config".*permission_rule junk does not compile and is skipped/);
   const stats = await http(h.port, 'GET', '/v1/engine/expression_cache/stats');
   t.match(stats.body, { object: 'expression_cache_stats', hits: Number, misses: Number, size: Number, capacity: 512 });
   t.ok(stats.body.hits > 0, 'repeated rule evaluations hit the cache');

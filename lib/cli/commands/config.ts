@@ -9,6 +9,7 @@ import { validateRecord } from '../../kernel/record.js';
 import { RecordLog } from '../../store/record-log.js';
 import { commandContext, type CommandContext, type GlobalFlags } from '../context.js';
 import { findInstance } from './lifecycle.js';
+import { ruleContext } from '../../engine/engine.js';
 import { printFields, printJson, printTable } from '../output.js';
 
 interface RuleView {
@@ -194,7 +195,7 @@ async function addRule(ctx: CommandContext, topic: RuleTopic, name: string, flag
   }
   const priority = Number(flags.priority ?? 0);
   if (!Number.isFinite(priority)) throw new SplError('USAGE', `--priority must be a number (got ${flags.priority})`);
-  const context = topic === 'permission_rule' ? 'permission' : topic === 'health_rule' ? 'health_check' : 'routing';
+  const context = ruleContext(topic);
   const checked = (await ctx.client().call<{ ok: boolean; error?: string }>('POST', '/v1/engine/expr', { expression: flags.expression, context, evaluate: false })).body;
   if (!checked.ok) throw new SplError('USAGE', `--expression does not compile in the ${context} context: ${checked.error}`, { fix: `spl expr check '<expression>' --context ${context}` });
   const body = { ...parseBody(flags.body), topic, name, expression: flags.expression, priority, enabled: true };
