@@ -1,0 +1,83 @@
+// Consistent copies of a live store: VACUUM INTO from a connection of its own reads one snapshot while the
+// instance keeps writing (WAL readers never block the writer), and writes a compact, self-contained file.
+
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Database } from './database.js';
+import { quickCheck } from './integrity.js';
+import { storedSchemaVersion } from './schema.js';
+
+export interface BackupInspection {
+  ok: boolean;
+  records: number;
+  schemaVersion: number;
+  bytes: number;
+  /** What quick_check (or opening) reported; empty when ok. */
+  problems: string[];
+}
+
+/** Opens a backup (or any store file) read-only and reports whether it is sound and how many records it holds. */
+export async function inspectStoreFile(path: string): Promise<BackupInspection> {
+  let bytes = 0;
+  try {
+    bytes = statSync(path).size;
+  } catch (err) {
+    return { ok: false, records: 0, schemaVersion: 0, bytes, problems: [`cannot read ${path}: ${(err as Error).message}`] };
+  }
+  let db: Database;
+  try {
+    db = await Database.open(path, { readonly: true });
+  } catch (err) {
+    return { ok: false, records: 0, schemaVersion: 0, bytes, problems: [(err as Error).message] };
+  }
+  try {
+    const problems = await quickCheck(db);
+    if (problems.length > 0) return { ok: false, records: 0, schemaVersion: 0, bytes, problems };
+    const schemaVersion = await storedSchemaVersion(db);
+    const hasRecords = await db.get(`SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = 'records'`);
+    const row = hasRecords ? await db.get<{ n: number }>('SELECT count(*) AS n FROM records') : { n: 0 };
+    return { ok: true, records: row?.n ?? 0, schemaVersion, bytes, problems: [] };
+  } catch (err) {
+    return { ok: false, records: 0, schemaVersion: 0, bytes, problems: [(err as Error).message] };
+  } finally {
+    await db.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Writes a snapshot of `storePath` to `dest` (which must not exist): VACUUM INTO a temporary file beside it,
+ * fsync, verify with quick_check, then rename into place and fsync the directory. A snapshot that fails
+ * verification is deleted and reported, never left where a restore could pick it up.
+ */
+export async function snapshotStore(storePath: string, dest: string): Promise<BackupInspection & { durationMs: number }> {
+  const started = Date.now();
+  const tmp = `${dest}.tmp-${process.pid}`;
+  rmSync(tmp, { force: true });
+  const db = await Database.open(storePath, { mustExist: true });
+  try {
+    await db.run('VACUUM INTO ?', [tmp]);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  } finally {
+    await db.close();
+  }
+  syncFile(tmp);
+  const inspection = await inspectStoreFile(tmp);
+  if (!inspection.ok) {
+    rmSync(tmp, { force: true });
+    return { ...inspection, durationMs: Date.now() - started };
+  }
+  renameSync(tmp, dest);
+  syncFile(dirname(dest));
+  return { ...inspection, durationMs: Date.now() - started };
+}
+
+export function syncFile(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
