@@ -3,6 +3,7 @@
 import sade from 'sade';
 import { isSplError } from '../kernel/errors.js';
 import { splVersion } from '../instance/version.js';
+import { register as registerBackup } from './commands/backup.js';
 import { register as registerConfig } from './commands/config.js';
 import { register as registerExpr } from './commands/expr.js';
 import { register as registerLifecycle } from './commands/lifecycle.js';
@@ -28,6 +29,7 @@ export async function main(argv: string[]): Promise<void> {
   registerTrust(prog);
   registerToken(prog);
   registerExpr(prog);
+  registerBackup(prog);
 
   const parsed = prog.parse(argv, { lazy: true });
   if (!parsed) return; // --help or --version was printed

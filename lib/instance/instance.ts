@@ -15,6 +15,8 @@ import { HomeLock } from './lock.js';
 import type { Logger } from './logger.js';
 import { inspectPidFile, removePidFile, writePidFile } from './pidfile.js';
 import { describeHolder, tcpPortHolder } from './port-owner.js';
+import { startupBackupDir } from './backup-paths.js';
+import { startupBackup } from './startup-backup.js';
 import { TokenStore } from './tokens.js';
 import { splVersion } from './version.js';
 
@@ -26,6 +28,8 @@ export interface StartOptions {
   logger: Logger;
   /** The DID that socket requests act as unless they name one, and that permissions-enable checks for. */
   adminActor: string;
+  /** Environment for paths outside the home (XDG_DATA_HOME for backups). */
+  env?: Record<string, string | undefined>;
   /** Turn TCP authentication off (loopback only, with a WARN). */
   insecureLocalhost?: boolean;
   now?: () => number;
@@ -91,6 +95,8 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
       logger.warn({ actor: identity.did }, `store was created by ${storedDid}; this home's key is ${identity.did}`);
     }
     logger.info({ records: log.recordCount, duration_ms: now() - openedAt, store: config.storePath }, 'store opened, quick_check ok');
+    const backupDir = startupBackupDir(paths.home, identity.did, opts.env ?? process.env);
+    await startupBackup({ storePath: config.storePath, dir: backupDir, logger: logger.child({ target: 'syncropel_store::backup' }), now });
     const engine = await Engine.start(log, opts.logger, now);
 
     const tokens = new TokenStore(paths.apiTokens, now);

@@ -129,7 +129,7 @@ async function runForeground(ctx: CommandContext, isChild: boolean): Promise<voi
   const logger = logging.root.child({ target: 'syncropel_instance' });
   let instance;
   try {
-    instance = await startInstance({ paths: ctx.paths, config: ctx.config, logger: logging.root, adminActor: ctx.actor(), insecureLocalhost: Boolean(ctx.flags['insecure-localhost']) });
+    instance = await startInstance({ paths: ctx.paths, config: ctx.config, logger: logging.root, adminActor: ctx.actor(), env: ctx.env, insecureLocalhost: Boolean(ctx.flags['insecure-localhost']) });
   } catch (err) {
     const e = isSplError(err) ? err : new SplError('START_FAILED', (err as Error).message, { cause: err });
     logger.error({ code: e.code, err: isSplError(err) ? undefined : err }, `start-up failed: ${e.message}`);
