@@ -42,7 +42,7 @@ t.test('serve, status, /health, stop: files at the runbook paths with tight mode
   t.match(health.body.instance_did, /^did:sync:instance:[0-9a-f]{16}$/);
 
   const ver = await runSpl(['version'], h.env);
-  t.match(ver.stdout, /^spl \d+\.\d+\.\d+\n$/);
+  t.match(ver.stdout, /^spl \d+\.\d+\.\d+\nstore .*hub\.db: schema 1; this binary understands schema 1\n$/);
 
   const s = await stop(h);
   t.equal(s.code, 0, s.stderr);

@@ -12,6 +12,9 @@ import { createLogger } from '../../instance/logger.js';
 import { inspectPidFile, isSplServe, processAlive } from '../../instance/pidfile.js';
 import { tcpPortHolder } from '../../instance/port-owner.js';
 import { splVersion } from '../../instance/version.js';
+import { SCHEMA_VERSION } from '../../store/schema.js';
+import { inspectStoreFile } from '../../store/snapshot.js';
+import { existsSync } from 'node:fs';
 import { commandContext, splEntry, type CommandContext, type GlobalFlags } from '../context.js';
 import { formatDuration, printFields, printJson } from '../output.js';
 
@@ -75,11 +78,15 @@ export function register(prog: Sade): void {
 
   prog
     .command('version')
-    .describe('Print the spl version')
+    .describe('Print the spl version and the schema version of the store')
     .action(async (flags: GlobalFlags) => {
       const ctx = commandContext(flags);
-      if (ctx.json) printJson({ version: splVersion() });
-      else process.stdout.write(`spl ${splVersion()}\n`);
+      const store = existsSync(ctx.config.storePath) ? await inspectStoreFile(ctx.config.storePath) : undefined;
+      const storeVersion = store?.ok ? store.schemaVersion : null;
+      if (ctx.json) return printJson({ version: splVersion(), schema_version: SCHEMA_VERSION, store: ctx.config.storePath, store_schema_version: storeVersion });
+      process.stdout.write(`spl ${splVersion()}\n`);
+      const detail = store === undefined ? 'no store yet' : store.ok ? `schema ${storeVersion}` : `unreadable (${store.problems[0] ?? '?'})`;
+      process.stdout.write(`store ${ctx.config.storePath}: ${detail}; this binary understands schema ${SCHEMA_VERSION}\n`);
     });
 }
 
