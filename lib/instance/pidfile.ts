@@ -55,6 +55,6 @@ export function inspectPidFile(file: string): PidFileState {
   const pid = readPidFile(file);
   if (pid === undefined) return { state: 'absent' };
   if (!processAlive(pid)) return { state: 'stale', pid, reason: `no process ${pid} exists` };
-  if (!isSplServe(pid)) return { state: 'stale', pid, reason: `process ${pid} is ${commandLine(pid) ?? 'not spl'}, not spl serve` };
+  if (!isSplServe(pid)) return { state: 'stale', pid, reason: `process ${pid} is ${commandLine(pid) || 'a process with no command line (a zombie or kernel thread)'}, not spl serve` };
   return { state: 'running', pid };
 }

@@ -78,6 +78,17 @@ export class Database {
     });
   }
 
+  /**
+   * Starts SQLite's online backup of this database into `dest`. Steps copy pages; a write through this same
+   * connection between steps is carried into the copy, while a write through another connection restarts it,
+   * so a live store is backed up either through its writer's connection or in a single step.
+   */
+  startBackup(dest: string): Promise<OnlineBackup> {
+    return new Promise((resolve, reject) => {
+      const backup = (this.db as unknown as { backup(dest: string, cb: (err: Error | null) => void): RawBackup }).backup(dest, (err) => (err ? reject(err) : resolve(new OnlineBackup(backup))));
+    });
+  }
+
   exec(sql: string): Promise<void> {
     return new Promise((resolve, reject) => this.db.exec(sql, (err) => (err ? reject(err) : resolve())));
   }
@@ -95,4 +106,34 @@ export class Database {
 /** SQLite error codes that mean the disk is full. */
 export function isDiskFull(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: string }).code === 'SQLITE_FULL';
+}
+
+interface RawBackup {
+  step(pages: number, cb: (err: Error | null) => void): void;
+  finish(cb?: () => void): void;
+  readonly completed: boolean;
+  readonly failed: boolean;
+  readonly remaining: number;
+  readonly pageCount: number;
+}
+
+export class OnlineBackup {
+  constructor(private readonly raw: RawBackup) {}
+
+  /** Copies up to `pages` pages (-1: all); resolves true once the copy is complete. */
+  step(pages: number): Promise<boolean> {
+    return new Promise((resolve, reject) => this.raw.step(pages, (err) => (err ? reject(err) : resolve(this.raw.completed))));
+  }
+
+  get remaining(): number {
+    return this.raw.remaining;
+  }
+
+  get pageCount(): number {
+    return this.raw.pageCount;
+  }
+
+  finish(): Promise<void> {
+    return new Promise((resolve) => this.raw.finish(() => resolve()));
+  }
 }

@@ -1,5 +1,4 @@
-// Consistent copies of a live store: VACUUM INTO from a connection of its own reads one snapshot while the
-// instance keeps writing (WAL readers never block the writer), and writes a compact, self-contained file.
+// Consistent copies of a store with SQLite's online backup API, verified before they are put in place.
 
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -45,9 +44,11 @@ export async function inspectStoreFile(path: string): Promise<BackupInspection> 
 }
 
 /**
- * Writes a snapshot of `storePath` to `dest` (which must not exist): VACUUM INTO a temporary file beside it,
- * fsync, verify with quick_check, then rename into place and fsync the directory. A snapshot that fails
- * verification is deleted and reported, never left where a restore could pick it up.
+ * Writes a snapshot of `storePath` to `dest` from a connection of its own, while the instance may keep
+ * writing: the online backup API in a single step (one read transaction, which a write through another
+ * connection cannot restart) into a temporary file beside `dest`, then fsync, quick_check, rename into place
+ * and fsync the directory. A snapshot that fails verification is deleted and reported, never left where a
+ * restore could pick it up.
  */
 export async function snapshotStore(storePath: string, dest: string): Promise<BackupInspection & { durationMs: number }> {
   const started = Date.now();
@@ -55,12 +56,31 @@ export async function snapshotStore(storePath: string, dest: string): Promise<Ba
   rmSync(tmp, { force: true });
   const db = await Database.open(storePath, { mustExist: true });
   try {
-    await db.run('VACUUM INTO ?', [tmp]);
+    // One step: a single read transaction, so no write from the running instance can restart it.
+    const backup = await db.startBackup(tmp);
+    try {
+      if (!(await backup.step(-1))) throw new Error(`online backup of ${storePath} did not complete`);
+    } finally {
+      await backup.finish();
+    }
   } catch (err) {
     rmSync(tmp, { force: true });
     throw err;
   } finally {
     await db.close();
+  }
+  return finishSnapshot(tmp, dest, started);
+}
+
+/** fsync, verify, then rename into place; a copy that fails verification is removed. */
+async function finishSnapshot(tmp: string, dest: string, started: number): Promise<BackupInspection & { durationMs: number }> {
+  // The copy inherits the store's WAL mode; a backup file must stand alone (no -wal/-shm beside it when it is
+  // opened, copied or restored), so it is switched to a rollback journal before anything else reads it.
+  const copy = await Database.open(tmp, { mustExist: true });
+  try {
+    await copy.get('PRAGMA journal_mode = DELETE');
+  } finally {
+    await copy.close();
   }
   syncFile(tmp);
   const inspection = await inspectStoreFile(tmp);

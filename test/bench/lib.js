@@ -16,7 +16,7 @@ export function cleanEnv(extra = {}) {
   const env = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (k.startsWith('SPL_') || k.startsWith('SYNCROPEL_')) continue;
-    if (['NOTIFY_SOCKET', 'INVOCATION_ID', 'JOURNAL_STREAM', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES'].includes(k)) continue;
+    if (['XDG_DATA_HOME', 'NOTIFY_SOCKET', 'INVOCATION_ID', 'JOURNAL_STREAM', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES'].includes(k)) continue;
     env[k] = v;
   }
   return { ...env, ...extra };

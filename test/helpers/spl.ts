@@ -22,7 +22,7 @@ export interface Home {
 export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (k.startsWith('SPL_') || k.startsWith('SYNCROPEL_') || ['NOTIFY_SOCKET', 'INVOCATION_ID', 'JOURNAL_STREAM', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'LISTEN_FDS', 'TAP', 'TAP_CHILD_ID'].includes(k)) continue;
+    if (k.startsWith('SPL_') || k.startsWith('SYNCROPEL_') || ['XDG_DATA_HOME', 'NOTIFY_SOCKET', 'INVOCATION_ID', 'JOURNAL_STREAM', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'LISTEN_FDS', 'TAP', 'TAP_CHILD_ID'].includes(k)) continue;
     env[k] = v;
   }
   return { ...env, ...extra };
