@@ -5,6 +5,7 @@ import { isSplError } from '../kernel/errors.js';
 import { splVersion } from '../instance/version.js';
 import { register as registerBackup } from './commands/backup.js';
 import { register as registerConfig } from './commands/config.js';
+import { register as registerDoctor } from './commands/doctor.js';
 import { register as registerExpr } from './commands/expr.js';
 import { register as registerLifecycle } from './commands/lifecycle.js';
 import { register as registerLogs } from './commands/logs.js';
@@ -30,6 +31,7 @@ export async function main(argv: string[]): Promise<void> {
   registerToken(prog);
   registerExpr(prog);
   registerBackup(prog);
+  registerDoctor(prog);
 
   const parsed = prog.parse(argv, { lazy: true });
   if (!parsed) return; // --help or --version was printed

@@ -1,0 +1,49 @@
+// The startup backup outside the home (SPEC §9): present, sound, recent, and holding at least as many
+// records as the store — the runbook's trap is a backup silently worse than what it protects.
+
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { listGenerations, STARTUP_BACKUP } from '../instance/startup-backup.js';
+import { inspectStoreFile } from '../store/snapshot.js';
+import { ok, skip, warn, type Check } from './check.js';
+import { formatAge, formatBytes, plural } from './format.js';
+import { shellQuote } from './modes.js';
+
+export const STARTUP_BACKUP_MAX_AGE_DAYS = 7;
+
+export const backupsCheck: Check = {
+  id: 'backups',
+  async run(ctx) {
+    if (!existsSync(ctx.paths.home)) return skip(`no instance home at ${ctx.paths.home}: nothing to back up yet`);
+    const dir = ctx.backupDir();
+    const file = join(dir, STARTUP_BACKUP);
+    // Every start takes a verified startup backup.
+    const retake = (await ctx.running()) ? 'spl restart' : 'spl serve';
+    let mtimeMs: number;
+    try {
+      mtimeMs = statSync(file).mtimeMs;
+    } catch {
+      return warn(`no startup backup at ${file} (every spl serve takes one)`, retake);
+    }
+    const backup = await inspectStoreFile(file);
+    if (!backup.ok) return warn(`${file} fails quick_check (${backup.problems.slice(0, 2).join('; ')}): it cannot restore anything`, retake);
+
+    const ageMs = ctx.now() - mtimeMs;
+    const generations = listGenerations(dir).length;
+    const facts = `${file}: ${plural(backup.records, 'record')}, ${formatBytes(backup.bytes)}, ${formatAge(ageMs)} old${generations > 0 ? `, ${plural(generations, 'older generation')} kept` : ''}`;
+    const problems: Array<{ text: string; fix: string }> = [];
+    const store = await ctx.store();
+    if (store?.state === 'sound' && store.records < backup.records) {
+      problems.push({
+        text: `the store holds fewer records than its backup (${store.records} < ${backup.records}): records were lost from ${store.path}`,
+        fix: `spl stop; spl backup restore ${shellQuote(file)}; spl serve`,
+      });
+    }
+    if (ageMs > STARTUP_BACKUP_MAX_AGE_DAYS * 86_400_000) problems.push({ text: `older than ${STARTUP_BACKUP_MAX_AGE_DAYS} days`, fix: retake });
+    if (store?.state === 'sound' && backup.records < store.records) {
+      problems.push({ text: `behind the store (${backup.records} < ${store.records} records)`, fix: retake });
+    }
+    if (problems.length > 0) return warn(`${facts}; ${problems.map((p) => p.text).join('; ')}`, problems[0]!.fix);
+    return ok(store?.state === 'sound' ? `${facts}, as many as the store` : facts);
+  },
+};

@@ -1,0 +1,31 @@
+// GET /health from the running instance, over the socket or else TCP: ok, starting/stopping, or silent.
+
+import { splVersion } from '../instance/version.js';
+import { fail, ok, skip, warn, type Check } from './check.js';
+import { formatAge, plural } from './format.js';
+
+export const healthCheck: Check = {
+  id: 'health',
+  async run(ctx) {
+    if (!(await ctx.running())) return skip('the instance is not running');
+    const answer = await ctx.health();
+    if (!answer?.answered) {
+      const tried = [await ctx.socketHealth(), await ctx.tcpHealth()]
+        .filter((a) => a !== undefined)
+        .map((a) => `${a.target}: ${a.answered ? `HTTP ${a.httpStatus} from another instance` : a.error}`);
+      const pid = ctx.pid.state === 'running' ? `pid ${ctx.pid.pid} is alive but ` : '';
+      return fail(`${pid}/health does not answer (${tried.join('; ') || 'no socket and no port to ask'})`, `tail -n 50 ${ctx.paths.logFile}; spl restart`);
+    }
+    const b = answer.body;
+    const where = `over ${answer.via === 'socket' ? 'the socket' : answer.target}`;
+    if (answer.httpStatus === 503 && b) return warn(`/health ${where} says ${b.status}`, 'spl status (again in a few seconds)');
+    if (answer.httpStatus !== 200 || b === undefined || b.status !== 'ok') {
+      return fail(`/health ${where} answered HTTP ${answer.httpStatus}${b ? ` (${b.status})` : ''}`, `tail -n 50 ${ctx.paths.logFile}`);
+    }
+    const facts = `spl ${b.version}, ${plural(b.records, 'record')}, ${plural(b.threads, 'thread')}, up ${formatAge(b.uptime_secs * 1000)}`;
+    if (b.version !== splVersion()) {
+      return warn(`/health ${where} ok, but the instance runs spl ${b.version} and this CLI is spl ${splVersion()} (restart to run the installed version)`, 'spl restart');
+    }
+    return ok(`/health ${where}: ok, ${facts}`);
+  },
+};
