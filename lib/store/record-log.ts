@@ -7,6 +7,7 @@ import { sealRecord } from '../kernel/id.js';
 import type { RecordDraft, SplRecord, StoredRecord } from '../kernel/record.js';
 import { Database, isDiskFull } from './database.js';
 import { openStore, type OpenStoreOptions } from './open.js';
+import { RECORD_COLUMNS, rowToRecord, type RecordRow } from './rows.js';
 import { getMeta, setMeta } from './schema.js';
 
 export interface AppendOutcome {
@@ -21,21 +22,7 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
-interface RecordRow {
-  sequence: number;
-  id: string;
-  thread: string;
-  actor: string;
-  act: string;
-  clock: number;
-  data_type: string;
-  parents: string;
-  body: string;
-  judged_by: string | null;
-  created_at: number;
-}
-
-const COLUMNS = 'sequence, id, thread, actor, act, clock, data_type, parents, body, judged_by, created_at';
+const COLUMNS = RECORD_COLUMNS;
 const ROW_PLACEHOLDER = '(?,?,?,?,?,?,?,?,?,?,?)';
 /** SQLite binds at most 32,766 parameters per statement; a row takes 11. */
 const ROWS_PER_INSERT = Math.floor(32766 / 11);
@@ -271,7 +258,7 @@ export class RecordLog {
 
   async get(id: string): Promise<StoredRecord | undefined> {
     const row = await this.reader.get<RecordRow>(`SELECT ${COLUMNS} FROM records WHERE id = ?`, [id]);
-    return row ? toRecord(row) : undefined;
+    return row ? rowToRecord(row) : undefined;
   }
 
   /** Rows in sequence order after `afterSequence`, matching simple envelope filters. */
@@ -287,7 +274,7 @@ export class RecordLog {
     }
     params.push(filter.limit);
     const rows = await this.reader.all<RecordRow>(`SELECT ${COLUMNS} FROM records WHERE ${where.join(' AND ')} ORDER BY sequence LIMIT ?`, params);
-    return rows.map(toRecord);
+    return rows.map(rowToRecord);
   }
 
   /** A structured query compiled by query.ts into SQL with bound parameters only. */
@@ -296,12 +283,12 @@ export class RecordLog {
       `SELECT ${COLUMNS} FROM records WHERE ${sql.where} ORDER BY sequence ${sql.order} LIMIT ?`,
       [...sql.params, sql.limit],
     );
-    return rows.map(toRecord);
+    return rows.map(rowToRecord);
   }
 
   /** Streams every record in sequence order (fold rebuilds). */
   scan(afterSequence: number, onRecord: (r: StoredRecord) => void): Promise<number> {
-    return this.reader.each<RecordRow>(`SELECT ${COLUMNS} FROM records WHERE sequence > ? ORDER BY sequence`, [afterSequence], (row) => onRecord(toRecord(row)));
+    return this.reader.each<RecordRow>(`SELECT ${COLUMNS} FROM records WHERE sequence > ? ORDER BY sequence`, [afterSequence], (row) => onRecord(rowToRecord(row)));
   }
 
   async getMeta(key: string): Promise<string | undefined> {
@@ -339,20 +326,4 @@ export interface ListFilter {
 
 function headKey(thread: string, actor: string): string {
   return thread + '\0' + actor;
-}
-
-function toRecord(row: RecordRow): StoredRecord {
-  return {
-    id: row.id,
-    parents: JSON.parse(row.parents) as string[],
-    thread: row.thread,
-    actor: row.actor,
-    act: row.act as StoredRecord['act'],
-    body: JSON.parse(row.body) as StoredRecord['body'],
-    clock: row.clock,
-    data_type: row.data_type as StoredRecord['data_type'],
-    judged_by: row.judged_by,
-    sequence: row.sequence,
-    created_at: new Date(row.created_at).toISOString(),
-  };
 }

@@ -4,6 +4,7 @@ import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync } from 'no
 import { dirname } from 'node:path';
 import { Database } from './database.js';
 import { quickCheck } from './integrity.js';
+import { recordCounts } from './rows.js';
 import { storedSchemaVersion } from './schema.js';
 
 export interface BackupInspection {
@@ -33,9 +34,8 @@ export async function inspectStoreFile(path: string): Promise<BackupInspection> 
     const problems = await quickCheck(db);
     if (problems.length > 0) return { ok: false, records: 0, schemaVersion: 0, bytes, problems };
     const schemaVersion = await storedSchemaVersion(db);
-    const hasRecords = await db.get(`SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = 'records'`);
-    const row = hasRecords ? await db.get<{ n: number }>('SELECT count(*) AS n FROM records') : { n: 0 };
-    return { ok: true, records: row?.n ?? 0, schemaVersion, bytes, problems: [] };
+    const { records } = await recordCounts(db);
+    return { ok: true, records, schemaVersion, bytes, problems: [] };
   } catch (err) {
     return { ok: false, records: 0, schemaVersion: 0, bytes, problems: [(err as Error).message] };
   } finally {
