@@ -11,8 +11,10 @@
 # What it does:
 #   1. copies the sources to a temporary build directory: npm ci, npm run build, npm prune --omit=dev, and a
 #      smoke test (the CLI loads, native module included);
-#   2. puts the result in $PREFIX/lib/.spl.new.* beside the target and renames it to $PREFIX/lib/spl: until
-#      that rename, the installed version is untouched, and if anything fails it stays as it was;
+#   2. puts the result in $PREFIX/lib/.spl.new.* beside the target, runs it there, then swaps directories by
+#      rename(2) on one file system: the old tree is renamed aside, the new one renamed to $PREFIX/lib/spl
+#      (renamed back if that fails), and only then is the old one deleted. Until the swap the installed
+#      version is untouched: a failed build, copy or smoke test leaves it exactly as it was;
 #   3. writes the $PREFIX/bin/spl launcher, the systemd units ($PREFIX/lib/systemd/system, the user unit in
 #      $PREFIX/lib/systemd/user), sysusers.d and tmpfiles.d, each to a temporary name renamed into place;
 #   4. on a real install (no DESTDIR) as root: creates the spl user (systemd-sysusers, else useradd) and
@@ -98,7 +100,7 @@ done
 cp -R "$SRC/lib" "$SRC/bin" "$build/"
 (
   cd "$build"
-  npm ci --no-audit --no-fund || die "npm ci failed (node-sqlite3 compiles from source when no prebuilt binary can be fetched: it needs python3, make and g++)"
+  npm ci --no-audit --no-fund || die "npm ci failed (see above; node-sqlite3 compiles from source when no prebuilt binary can be fetched, which needs python3, make and g++)"
   npm run build
   npm prune --omit=dev --no-audit --no-fund
   # Native modules keep their built .node file; the compiler's intermediates go (about 20 MB for sqlite3).
@@ -151,11 +153,10 @@ put() { # put MODE SRC DEST [verbatim]: atomically; the prefix substituted unles
   mv -f "$tmp" "$dest"
 }
 
-launcher=$(mktemp "${TMPDIR:-/tmp}/spl-launcher.XXXXXX")
+launcher=$build/launcher
 # shellcheck disable=SC2016 # "$@" is for the launcher, not for this script
 printf '#!/bin/sh\n# spl %s, installed by packaging/install.sh\nexec node %s/lib/spl/bin/spl "$@"\n' "$version" "$PREFIX" >"$launcher"
 put 0755 "$launcher" "$BINDIR/spl" verbatim
-rm -f "$launcher"
 
 for unit in "$SRC"/units/*.service "$SRC"/units/*.timer; do
   put 0644 "$unit" "$UNITDIR/$(basename "$unit")"

@@ -49,7 +49,7 @@ export function commandContext(flags: GlobalFlags, env: NodeJS.ProcessEnv = proc
     paths,
     config,
     json: output === 'json',
-    client: () => connect({ socket: paths.socket, tokenFile: paths.tokenFile, host: config.host, port: config.port, env, actor: actorOf(config) }),
+    client: () => connect({ socket: paths.socket, tokenFile: paths.tokenFile, env, actor: actorOf(config) }),
     actor: () => actorOf(config),
   };
 }

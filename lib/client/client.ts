@@ -1,7 +1,7 @@
 // How the CLI reaches an instance: the unix socket first (trusted by its file mode), TCP otherwise
-// (SPL_SERVE_URL, or the configured host and port, with SPL_TOKEN or the home's token file).
+// (SPL_SERVE_URL, with SPL_TOKEN or the home's token file).
 
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { request as httpRequest, type RequestOptions } from 'node:http';
 import { ERRORS, SplError, type ErrorCode } from '../kernel/errors.js';
 
@@ -87,18 +87,17 @@ export interface ConnectOptions {
   socket: string;
   actor?: string;
   tokenFile: string;
-  host: string;
-  port: number;
   env: Record<string, string | undefined>;
 }
 
-/** SPL_SERVE_URL wins when set; otherwise the socket when it exists; otherwise TCP on the configured bind. */
+/**
+ * SPL_SERVE_URL (with SPL_TOKEN or the token file) when it is set; otherwise this home's unix socket. There is
+ * no silent fallback to TCP: whatever answers on a port may be another home's instance.
+ */
 export function connect(o: ConnectOptions): Client {
   const url = o.env.SPL_SERVE_URL;
   if (url) return new Client({ url, ...tokenFor(o) });
-  if (existsSync(o.socket)) return new Client({ socket: o.socket, ...(o.actor ? { actor: o.actor } : {}) });
-  const host = o.host.includes(':') ? `[${o.host}]` : o.host;
-  return new Client({ url: `http://${host}:${o.port}`, ...tokenFor(o) });
+  return new Client({ socket: o.socket, ...(o.actor ? { actor: o.actor } : {}) });
 }
 
 function tokenFor(o: ConnectOptions): { token?: string } {

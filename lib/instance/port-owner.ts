@@ -1,7 +1,7 @@
 // Who holds a TCP port or a unix socket: /proc/net tables map the listener to a socket inode, and
 // /proc/<pid>/fd links map the inode to a process. Processes of other users may be invisible to us.
 
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { commandLine } from './pidfile.js';
 
 export interface Holder {
@@ -83,4 +83,23 @@ export function unixSocketHolder(path: string): Holder | undefined {
 
 export function describeHolder(h: Holder | undefined): string {
   return h ? `held by pid ${h.pid} (${h.command})` : 'held by a process this user cannot see';
+}
+
+/** True when `pid` has `path` open: the home lock file tells which home an instance serves. */
+export function holdsFile(pid: number, path: string): boolean {
+  let fds: string[];
+  let real: string;
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+    real = realpathSync(path);
+  } catch {
+    return false;
+  }
+  return fds.some((fd) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${fd}`) === real;
+    } catch {
+      return false;
+    }
+  });
 }

@@ -10,7 +10,7 @@ import { ensureIdentity } from '../../instance/identity.js';
 import { startInstance } from '../../instance/instance.js';
 import { createLogger } from '../../instance/logger.js';
 import { inspectPidFile, isSplServe, processAlive } from '../../instance/pidfile.js';
-import { tcpPortHolder } from '../../instance/port-owner.js';
+import { holdsFile, tcpPortHolder } from '../../instance/port-owner.js';
 import { splVersion } from '../../instance/version.js';
 import { SCHEMA_VERSION } from '../../store/schema.js';
 import { inspectStoreFile } from '../../store/snapshot.js';
@@ -200,8 +200,9 @@ export async function findInstance(ctx: CommandContext): Promise<{ found?: Found
   }
   const holder = tcpPortHolder(ctx.config.port);
   if (holder) {
-    if (isSplServe(holder.pid)) return { found: { pid: holder.pid, via: 'port' }, notes };
-    notes.push(`port ${ctx.config.port} is held by pid ${holder.pid} (${holder.command}), which is not spl serve; not touching it`);
+    // Only an instance holding this home's lock is ours: another home's instance may own the port.
+    if (isSplServe(holder.pid) && holdsFile(holder.pid, ctx.paths.lockFile)) return { found: { pid: holder.pid, via: 'port' }, notes };
+    notes.push(`port ${ctx.config.port} is held by pid ${holder.pid} (${holder.command}), which is not this home's spl serve; not touching it`);
   }
   return { notes };
 }
