@@ -2,7 +2,8 @@
 // manifest of checksums; old sets are pruned by age, never the newest. secrets/ is never included.
 
 import { createHash } from 'node:crypto';
-import { copyFileSync, createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, copyFileSync, createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import * as tar from 'tar';
 import { SplError } from '../kernel/errors.js';
@@ -40,7 +41,15 @@ export function sha256File(path: string): Promise<string> {
 export async function createBackup(o: CreateBackupOptions): Promise<BackupSet> {
   const now = o.now ?? Date.now;
   const started = now();
-  mkdirSync(o.dest, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(o.dest, { recursive: true, mode: 0o700 });
+    accessSync(o.dest, constants.W_OK);
+  } catch (err) {
+    throw new SplError('INVALID_REQUEST', `cannot write backups to ${o.dest}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
+      cause: err,
+      fix: `pick a directory this user (${userInfo().username}) can write, or grant it: install -d -m 0700 -o ${userInfo().username} ${o.dest}`,
+    });
+  }
   const stamp = generationName(started).slice('hub.db.'.length, -'.bak'.length);
   const storeFile = join(o.dest, `hub.db.${stamp}.bak`);
   if (existsSync(storeFile)) throw new SplError('ALREADY_EXISTS', `${storeFile} already exists; wait a second and retry`);

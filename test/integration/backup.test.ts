@@ -50,6 +50,12 @@ t.test('create while serving, list, verify, restore round-trip with the same ids
   t.notOk(entries.some((e) => e.includes('secrets')), 'secrets never are');
   t.notMatch(readFileSync(set.store.file).toString('latin1'), 'sk-secret-value');
 
+  const blocked = join(h.dir, 'not-a-dir');
+  writeFileSync(blocked, 'a file where the destination should be');
+  const unwritable = await runSpl(['backup', 'create', '--dest', blocked], h.env);
+  t.equal(unwritable.code, 2);
+  t.match(unwritable.stderr, `cannot write backups to ${blocked}`);
+  t.match(unwritable.stderr, /fix: pick a directory this user/);
   const human = await runSpl(['backup', 'create', '--dest', join(h.dir, 'second')], h.env);
   t.match(human.stdout, /secrets are not included: they live in .*secrets/);
 

@@ -106,25 +106,20 @@ export function register(prog: Sade): void {
 export const UNLOCK_ACTOR = 'did:sync:system:permissions-unlock';
 
 function registerPermissionToggles(prog: Sade): void {
-  prog
-    .command('config permissions-enable')
-    .describe('Turn permission enforcement on (refuses unless an allow rule keeps the admin in)')
-    .action(async (flags: GlobalFlags) => {
-      const ctx = commandContext(flags);
-      const res = (await ctx.client().call<{ record: string }>('POST', '/v1/config/permissions/enable', {})).body;
-      if (ctx.json) return printJson(res);
-      process.stdout.write(`permission enforcement enabled (record ${res.record})\n`);
-    });
-
-  prog
-    .command('config permissions-disable')
-    .describe('Turn permission enforcement off')
-    .action(async (flags: GlobalFlags) => {
-      const ctx = commandContext(flags);
-      const res = (await ctx.client().call<{ record: string }>('POST', '/v1/config/permissions/disable', {})).body;
-      if (ctx.json) return printJson(res);
-      process.stdout.write(`permission enforcement disabled (record ${res.record})\n`);
-    });
+  for (const [verb, describe] of [
+    ['enable', 'Turn permission enforcement on (refuses unless an allow rule keeps the admin in)'],
+    ['disable', 'Turn permission enforcement off'],
+  ] as const) {
+    prog
+      .command(`config permissions-${verb}`)
+      .describe(describe)
+      .action(async (flags: GlobalFlags) => {
+        const ctx = commandContext(flags);
+        const res = (await ctx.client().call<{ record: string }>('POST', `/v1/config/permissions/${verb}`, {})).body;
+        if (ctx.json) return printJson(res);
+        process.stdout.write(`permission enforcement ${verb}d (record ${res.record})\n`);
+      });
+  }
 
   prog
     .command('config permissions-unlock')
