@@ -1,0 +1,196 @@
+// sd_notify(3) from the main process (SPEC §8): READY=1 once serving, STATUS= with records and bind,
+// WATCHDOG=1 at half of WATCHDOG_USEC, EXTEND_TIMEOUT_USEC= while start-up work runs long, STOPPING=1 on
+// shutdown, RELOADING=1 + MONOTONIC_USEC= … READY=1 around a SIGHUP reload.
+//
+// The datagrams go out of this process itself (unix-dgram; Node has no unix datagram sockets), so with
+// NotifyAccess=main systemd accepts them: it checks the sender's pid. Outside systemd (no NOTIFY_SOCKET) every
+// call is a no-op.
+//
+// The watchdog ping is a timer on the event loop: if the loop hangs (a runaway synchronous task, SIGSTOP),
+// the pings stop and systemd restarts the unit after WatchdogSec.
+
+import { createRequire } from 'node:module';
+import type { UnixDgramSocket } from 'unix-dgram';
+
+const require = createRequire(import.meta.url);
+
+export type Env = Record<string, string | undefined>;
+
+export interface NotifyLogger {
+  warn(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+export interface Notifier {
+  /** True when NOTIFY_SOCKET names a socket this process can send to. */
+  readonly enabled: boolean;
+  /** The watchdog ping interval in ms (half of WATCHDOG_USEC), or undefined when the watchdog is off. */
+  readonly watchdogIntervalMs: number | undefined;
+  /** Sends raw `KEY=value` assignments. Returns false when nothing was sent. */
+  send(...assignments: string[]): boolean;
+  /** Start-up in progress: STATUS= now, and EXTEND_TIMEOUT_USEC= (with a watchdog ping) every few seconds until ready(). */
+  starting(step: string): void;
+  /** READY=1 with a STATUS= line; stops the start-up extensions and starts the watchdog pings. */
+  ready(status: string): void;
+  status(status: string): void;
+  /** RELOADING=1 with MONOTONIC_USEC= (CLOCK_MONOTONIC, as systemd requires). */
+  reloading(status?: string): void;
+  stopping(status?: string): void;
+  /** Stops the timers and closes the socket. */
+  close(): void;
+}
+
+/** How far each EXTEND_TIMEOUT_USEC= pushes the start timeout, and how often it is sent. */
+export const EXTEND_USEC = 30_000_000;
+export const EXTEND_EVERY_MS = 10_000;
+
+/** CLOCK_MONOTONIC in µs: libuv's hrtime is CLOCK_MONOTONIC on Linux, the clock RELOADING=1 wants. */
+export function monotonicUsec(): bigint {
+  return process.hrtime.bigint() / 1000n;
+}
+
+/**
+ * WATCHDOG_USEC applies to this process when WATCHDOG_PID is unset or names it (sd_watchdog_enabled(3)).
+ * Returns the ping interval in ms: half the timeout, as systemd recommends.
+ */
+export function watchdogInterval(env: Env, pid = process.pid): number | undefined {
+  const usec = env.WATCHDOG_USEC;
+  if (!usec || !/^\d+$/.test(usec) || Number(usec) <= 0) return undefined;
+  if (env.WATCHDOG_PID !== undefined && env.WATCHDOG_PID !== '' && Number(env.WATCHDOG_PID) !== pid) return undefined;
+  return Math.max(1, Math.floor(Number(usec) / 2000));
+}
+
+/** A STATUS= value on one line (systemd shows it in `systemctl status`). */
+function oneLine(s: string): string {
+  return s.replace(/[\r\n]+/g, ' ').slice(0, 400);
+}
+
+class NoopNotifier implements Notifier {
+  readonly enabled = false;
+  readonly watchdogIntervalMs = undefined;
+  send(): boolean {
+    return false;
+  }
+  starting(): void {}
+  ready(): void {}
+  status(): void {}
+  reloading(): void {}
+  stopping(): void {}
+  close(): void {}
+}
+
+class SocketNotifier implements Notifier {
+  readonly enabled = true;
+  readonly watchdogIntervalMs: number | undefined;
+  private sock: UnixDgramSocket | undefined;
+  private startTimer: NodeJS.Timeout | undefined;
+  private watchdogTimer: NodeJS.Timeout | undefined;
+  private warned = false;
+  private step = '';
+
+  constructor(
+    private readonly path: string,
+    env: Env,
+    private readonly logger?: NotifyLogger,
+  ) {
+    this.watchdogIntervalMs = watchdogInterval(env);
+    const unix = require('unix-dgram') as typeof import('unix-dgram');
+    this.sock = unix.createSocket('unix_dgram');
+    // Send errors come back through send()'s callback; this only guards against an unhandled 'error' event.
+    this.sock.on('error', (err: Error) => this.failed(err));
+  }
+
+  send(...assignments: string[]): boolean {
+    if (!this.sock || assignments.length === 0) return false;
+    const buf = Buffer.from(assignments.join('\n'), 'utf8');
+    let ok = true;
+    this.sock.send(buf, 0, buf.length, this.path, (err) => {
+      if (err) {
+        ok = false;
+        this.failed(err);
+      }
+    });
+    // Watchdog pings are too frequent to log; everything else is a DEBUG line.
+    if (ok && assignments[0] !== 'WATCHDOG=1') this.logger?.debug({ notify: assignments.map((a) => a.split('=')[0]).join(',') }, 'sd_notify sent');
+    return ok;
+  }
+
+  starting(step: string): void {
+    this.step = step;
+    this.send(`STATUS=starting: ${oneLine(step)}`);
+    if (this.startTimer) return;
+    // Each message moves the start timeout to now + EXTEND_USEC, so a long quick_check, startup backup or fold
+    // rebuild is not killed by TimeoutStartSec while it makes progress on the event loop; a hung loop stops
+    // these, and the unit's own timeout applies again.
+    const extend = (): void => {
+      const extra = this.watchdogIntervalMs !== undefined ? ['WATCHDOG=1'] : [];
+      this.send(`EXTEND_TIMEOUT_USEC=${EXTEND_USEC}`, `STATUS=starting: ${oneLine(this.step)}`, ...extra);
+    };
+    extend();
+    this.startTimer = setInterval(extend, EXTEND_EVERY_MS);
+    this.startTimer.unref();
+  }
+
+  ready(status: string): void {
+    if (this.startTimer) clearInterval(this.startTimer);
+    this.startTimer = undefined;
+    this.send('READY=1', `STATUS=${oneLine(status)}`);
+    if (this.watchdogIntervalMs !== undefined && !this.watchdogTimer) {
+      this.watchdogTimer = setInterval(() => this.send('WATCHDOG=1'), this.watchdogIntervalMs);
+      this.watchdogTimer.unref();
+    }
+  }
+
+  status(status: string): void {
+    this.send(`STATUS=${oneLine(status)}`);
+  }
+
+  reloading(status = 'reloading configuration'): void {
+    this.send('RELOADING=1', `MONOTONIC_USEC=${monotonicUsec()}`, `STATUS=${oneLine(status)}`);
+  }
+
+  stopping(status = 'stopping: draining requests, checkpointing the WAL'): void {
+    if (this.startTimer) clearInterval(this.startTimer);
+    this.startTimer = undefined;
+    // The watchdog keeps pinging while the drain runs: a long checkpoint is not a hang.
+    this.send('STOPPING=1', `STATUS=${oneLine(status)}`);
+  }
+
+  close(): void {
+    if (this.startTimer) clearInterval(this.startTimer);
+    if (this.watchdogTimer) clearInterval(this.watchdogTimer);
+    this.startTimer = this.watchdogTimer = undefined;
+    try {
+      this.sock?.close();
+    } catch {
+      // already closed
+    }
+    this.sock = undefined;
+  }
+
+  private failed(err: Error): void {
+    if (this.warned) return;
+    this.warned = true;
+    this.logger?.warn({ err: err.message, notify_socket: this.path }, `sd_notify to ${this.path} failed; systemd will not see readiness or watchdog pings`);
+  }
+}
+
+/**
+ * The notifier for this process. NOTIFY_SOCKET unset: a no-op. A socket in the abstract namespace (`@name`) is
+ * not reachable through unix-dgram (it sends a full-length sockaddr_un, which addresses a different abstract
+ * name): that is reported once as a WARN and the notifier is a no-op — systemd itself always hands services a
+ * path (/run/systemd/notify, /run/user/UID/systemd/notify).
+ */
+export function createNotifier(env: Env = process.env, logger?: NotifyLogger): Notifier {
+  const path = env.NOTIFY_SOCKET;
+  if (!path) return new NoopNotifier();
+  if (path.startsWith('@') || path.startsWith('\0')) {
+    logger?.warn({ notify_socket: path }, `NOTIFY_SOCKET ${path} is in the abstract namespace, which spl cannot send to; readiness and watchdog pings are off`);
+    return new NoopNotifier();
+  }
+  if (!path.startsWith('/')) {
+    logger?.warn({ notify_socket: path }, `NOTIFY_SOCKET ${path} is not an absolute path; readiness and watchdog pings are off`);
+    return new NoopNotifier();
+  }
+  return new SocketNotifier(path, env, logger);
+}
