@@ -1,8 +1,10 @@
 // Logging (SPEC §7): pino, one JSON object per line in logs/spl.log with an RFC 3339 `time`, an uppercase
 // `level`, a `target` naming the module, `msg`, and actor/thread/record where they apply.
-// In the foreground the same events go to stdout: readable lines on a terminal, JSON lines otherwise.
+// In the foreground the same events also go to stdout (SPEC §8): readable lines on a terminal; the journal's
+// native protocol when stdout is the journal (JOURNAL_STREAM, under systemd); `<N>`-prefixed lines otherwise.
 
 import pino, { type Logger, type StreamEntry } from 'pino';
+import { JournalStream, prefixedLine } from '../systemd/journal.js';
 import type { LogLevel } from './config.js';
 import { RotatingFile } from './rotating-file.js';
 
@@ -13,13 +15,18 @@ const LEVEL_LABEL: Record<string, string> = { fatal: 'ERROR', error: 'ERROR', wa
 export interface LoggerOptions {
   file?: string;
   level: LogLevel;
-  /** Also write to stdout (foreground runs). */
-  stdout?: boolean;
-  /** Format stdout for a person rather than as JSON lines. */
-  pretty?: boolean;
+  /**
+   * Also log to stdout (foreground runs): `pretty` for a terminal, `journal` to send each line to journald
+   * (stdout is the journal's stream), `prefixed` for `<N>`-prefixed lines, `json` for the file's JSON lines.
+   */
+  stdout?: StdoutMode;
+  /** The journal socket (tests); default /run/systemd/journal/socket. */
+  journalSocket?: string;
   /** Extra destination (tests). */
   extra?: { write(line: string): unknown };
 }
+
+export type StdoutMode = 'pretty' | 'journal' | 'prefixed' | 'json';
 
 export interface InstanceLogger {
   root: Logger;
@@ -31,7 +38,11 @@ export function createLogger(opts: LoggerOptions): InstanceLogger {
   const streams: StreamEntry[] = [];
   const file = opts.file ? new RotatingFile(opts.file) : undefined;
   if (file) streams.push({ level: 'trace', stream: file });
-  if (opts.stdout) streams.push({ level: 'trace', stream: opts.pretty ? { write: (l: string) => process.stdout.write(prettyLine(l)) } : process.stdout });
+  const journal = opts.stdout === 'journal' ? new JournalStream(opts.journalSocket) : undefined;
+  if (journal) streams.push({ level: 'trace', stream: journal });
+  else if (opts.stdout === 'pretty') streams.push({ level: 'trace', stream: { write: (l: string) => process.stdout.write(prettyLine(l)) } });
+  else if (opts.stdout === 'prefixed') streams.push({ level: 'trace', stream: { write: (l: string) => process.stdout.write(prefixedLine(l)) } });
+  else if (opts.stdout === 'json') streams.push({ level: 'trace', stream: process.stdout });
   if (opts.extra) streams.push({ level: 'trace', stream: opts.extra });
   const root = pino(
     {
@@ -43,7 +54,14 @@ export function createLogger(opts: LoggerOptions): InstanceLogger {
     },
     pino.multistream(streams),
   );
-  return { root, file, close: () => file?.close() };
+  return {
+    root,
+    file,
+    close: () => {
+      file?.close();
+      journal?.close();
+    },
+  };
 }
 
 const KNOWN = new Set(['time', 'level', 'target', 'msg']);
