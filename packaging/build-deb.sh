@@ -6,8 +6,8 @@
 #
 # The files are what `packaging/install.sh --destdir` stages (/usr/lib/spl, /usr/bin/spl, the units in
 # /usr/lib/systemd/{system,user}, sysusers.d and tmpfiles.d). The package depends on nodejs >= 20.17 (Debian
-# 12's own nodejs is 18: use a Node.js 20+ repository) and on procps for /bin/kill (ExecReload=; minimal
-# systems lack it). It is architecture-specific: node-sqlite3 is native.
+# 12's own nodejs is 18: use a Node.js 20+ repository). It is architecture-specific: node-sqlite3 and
+# unix-dgram (sd_notify, journald) are native.
 # Maintainer scripts:
 #   postinst  creates the spl user (systemd-sysusers, else useradd) and /var/lib/spl{,-data} (systemd-tmpfiles,
 #             else install -d); daemon-reload; on an upgrade, try-restart of running instances. It does not
@@ -59,7 +59,7 @@ Version: $debversion
 Architecture: $arch
 Maintainer: $maintainer
 Installed-Size: $installed_kib
-Depends: nodejs (>= 20.17), procps
+Depends: nodejs (>= 20.17)
 Recommends: systemd
 Suggests: git
 Section: admin

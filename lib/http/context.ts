@@ -17,6 +17,18 @@ export interface InstanceView {
   socket: string;
   startedAt: number;
   phase(): Phase;
+  /** SIGHUP reloads so far (spl reload waits for the count to move). */
+  reloads?(): ReloadState;
+}
+
+export interface ReloadState {
+  count: number;
+  /** RFC 3339 time of the last reload, or null before the first. */
+  last_at: string | null;
+  /** Whether the last reload applied (false: config.toml was invalid and the running settings were kept). */
+  ok: boolean;
+  error: string | null;
+  log_level: string;
 }
 
 export interface TokenInfo {

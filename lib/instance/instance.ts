@@ -5,7 +5,7 @@ import { rmSync } from 'node:fs';
 import { SplError, isSplError } from '../kernel/errors.js';
 import { Engine } from '../engine/engine.js';
 import { createApp, DEFAULT_BODY_LIMIT } from '../http/app.js';
-import type { Phase } from '../http/context.js';
+import type { Phase, ReloadState } from '../http/context.js';
 import { closeServer, createListener, listenSocket, listenTcp } from '../http/server.js';
 import { RecordLog } from '../store/record-log.js';
 import { isLoopback, type Config } from './config.js';
@@ -33,6 +33,10 @@ export interface StartOptions {
   /** Turn TCP authentication off (loopback only, with a WARN). */
   insecureLocalhost?: boolean;
   now?: () => number;
+  /** Told each start-up step as it begins (sd_notify STATUS= and EXTEND_TIMEOUT_USEC=). */
+  progress?: (step: string) => void;
+  /** SIGHUP reload state for GET /v1/instance. */
+  reloads?: () => ReloadState;
 }
 
 export interface RunningInstance {
@@ -51,6 +55,7 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
   const now = opts.now ?? Date.now;
   const startedAt = now();
   let phase: Phase = 'starting';
+  const progress = opts.progress ?? ((): void => undefined);
 
   if (!isLoopback(config.host)) {
     throw new SplError('INVALID_CONFIG', `server.host ${config.host} is not a loopback address; spl serves only 127.0.0.1 / ::1 (plain HTTP must not leave the host)`, {
@@ -64,6 +69,7 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
   }
 
   ensureHome(paths);
+  progress('taking the home lock');
   const lock = await HomeLock.acquire(paths.lockFile);
   if (!lock) {
     const pid = inspectPidFile(paths.pidFile);
@@ -87,6 +93,7 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
     if (identity.created) logger.info({ actor: identity.did }, 'instance identity created');
 
     const openedAt = now();
+    progress(`opening the store ${config.storePath} (quick_check)`);
     const log = await RecordLog.open(config.storePath, { create: true, now });
     cleanups.push(() => log.close());
     const storedDid = await log.getMeta('instance_did');
@@ -96,7 +103,9 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
     }
     logger.info({ records: log.recordCount, duration_ms: now() - openedAt, store: config.storePath }, 'store opened, quick_check ok');
     const backupDir = startupBackupDir(paths.home, identity.did, opts.env ?? process.env);
+    progress(`startup backup of ${log.recordCount} records`);
     await startupBackup({ storePath: config.storePath, dir: backupDir, logger: logger.child({ target: 'syncropel_store::backup' }), now });
+    progress(`rebuilding derived state from ${log.recordCount} records`);
     const engine = await Engine.start(log, opts.logger, now);
 
     const tokens = new TokenStore(paths.apiTokens, now);
@@ -115,9 +124,11 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
       instance: {
         did: identity.did, version: splVersion(), pid: process.pid, home: paths.home, storePath: config.storePath,
         bind, socket: paths.socket, startedAt, phase: () => phase,
+        ...(opts.reloads ? { reloads: opts.reloads } : {}),
       },
     });
 
+    progress(`binding ${bind} and ${paths.socket}`);
     const tcp = createListener(app, 'tcp');
     try {
       await listenTcp(tcp, config.host, config.port);

@@ -44,8 +44,7 @@ function stub(path: string): void {
 
 /**
  * A throwaway root for `systemd-analyze verify --root`: the host's own systemd units (for the targets the units
- * name), the units under test where the package puts them, and stub executables for /usr/bin/spl and
- * /bin/kill. Nothing outside the temporary directory is written.
+ * name), the units under test where the package puts them, and a stub executable for /usr/bin/spl. Nothing outside the temporary directory is written.
  */
 function makeRoot(dir: string): string {
   const root = join(dir, 'root');
@@ -58,7 +57,6 @@ function makeRoot(dir: string): string {
   cpSync(hostUnits, join(root, 'usr', 'lib', 'systemd', 'system'), { recursive: true, verbatimSymlinks: true });
   for (const unit of SYSTEM_UNITS) copyFileSync(join(UNITS, unit), join(root, 'usr', 'lib', 'systemd', 'system', unit));
   stub(join(root, 'usr', 'bin', 'spl'));
-  stub(join(root, 'usr', 'bin', 'kill'));
   return root;
 }
 
@@ -145,7 +143,7 @@ if (version === undefined) {
       t.match(text, /^Type=notify$/m, `${file}: Type=notify`);
       t.match(text, /^NotifyAccess=main$/m, `${file}: NotifyAccess=main`);
       t.match(text, /^WatchdogSec=/m, `${file}: a watchdog`);
-      t.match(text, /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m, `${file}: reload is SIGHUP`);
+      t.match(text, /^ExecReload=\/usr\/bin\/spl reload --pid \$MAINPID$/m, `${file}: reload is spl reload (SIGHUP, then waits until applied)`);
     }
   });
 

@@ -8,7 +8,11 @@ import { reportToParent, spawnDaemon } from '../../instance/daemon.js';
 import { ensureHome } from '../../instance/home.js';
 import { ensureIdentity } from '../../instance/identity.js';
 import { startInstance } from '../../instance/instance.js';
-import { createLogger } from '../../instance/logger.js';
+import { createLogger, type StdoutMode } from '../../instance/logger.js';
+import type { Config } from '../../instance/config.js';
+import type { ReloadState } from '../../http/context.js';
+import { createNotifier } from '../../systemd/notify.js';
+import { stdoutIsJournal } from '../../systemd/journal.js';
 import { inspectPidFile, isSplServe, processAlive } from '../../instance/pidfile.js';
 import { holdsFile, tcpPortHolder } from '../../instance/port-owner.js';
 import { splVersion } from '../../instance/version.js';
@@ -19,6 +23,7 @@ import { commandContext, splEntry, type CommandContext, type GlobalFlags } from 
 import { formatDuration, printFields, printJson } from '../output.js';
 
 interface InstanceInfo {
+  reloads?: ReloadState;
   status: string;
   version: string;
   pid: number;
@@ -54,6 +59,15 @@ export function register(prog: Sade): void {
     .option('--timeout', 'Seconds to wait for a graceful exit', 30)
     .action(async (flags: GlobalFlags & { timeout?: number }) => {
       await stop(commandContext(flags), Number(flags.timeout ?? 30));
+    });
+
+  prog
+    .command('reload')
+    .describe('Re-read config.toml (log level) in the running instance: SIGHUP, then wait until it has applied')
+    .option('--pid', 'The instance\'s pid, when known (systemd: $MAINPID); checked against the instance')
+    .option('--timeout', 'Seconds to wait for the reload', 30)
+    .action(async (flags: GlobalFlags & { pid?: number; timeout?: number }) => {
+      await reloadInstance(commandContext(flags), flags.pid === undefined ? undefined : Number(flags.pid), Number(flags.timeout ?? 30));
     });
 
   prog
@@ -132,14 +146,28 @@ async function runForeground(ctx: CommandContext, isChild: boolean): Promise<voi
   process.umask(0o077); // the store, its WAL, logs and keys are for the service user only
   ensureHome(ctx.paths);
   writeDefaultConfig(ctx.paths);
-  const logging = createLogger({ file: ctx.paths.logFile, level: ctx.config.logLevel, stdout: !isChild, pretty: Boolean(process.stdout.isTTY) });
+  const stdout: StdoutMode | undefined = isChild ? undefined : stdoutIsJournal(ctx.env) ? 'journal' : process.stdout.isTTY ? 'pretty' : 'prefixed';
+  const logging = createLogger({ file: ctx.paths.logFile, level: ctx.config.logLevel, ...(stdout ? { stdout } : {}) });
   const logger = logging.root.child({ target: 'syncropel_instance' });
+  const notifier = createNotifier(ctx.env, logging.root.child({ target: 'syncropel_systemd' }));
+  // Like sd_notify(unset_environment=1): programs the instance runs (git, agents) must not see these.
+  for (const v of ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID']) delete process.env[v];
+
+  let loggedLevel: string = ctx.config.logLevel;
+  const reload: ReloadState = { count: 0, last_at: null, ok: true, error: null, log_level: loggedLevel };
   let instance;
   try {
-    instance = await startInstance({ paths: ctx.paths, config: ctx.config, logger: logging.root, adminActor: ctx.actor(), env: ctx.env, insecureLocalhost: Boolean(ctx.flags['insecure-localhost']) });
+    instance = await startInstance({
+      paths: ctx.paths, config: ctx.config, logger: logging.root, adminActor: ctx.actor(), env: ctx.env,
+      insecureLocalhost: Boolean(ctx.flags['insecure-localhost']),
+      progress: (step) => notifier.starting(step),
+      reloads: () => ({ ...reload }),
+    });
   } catch (err) {
     const e = isSplError(err) ? err : new SplError('START_FAILED', (err as Error).message, { cause: err });
     logger.error({ code: e.code, err: isSplError(err) ? undefined : err }, `start-up failed: ${e.message}`);
+    notifier.status(`start-up failed: ${e.message}`);
+    notifier.close();
     logging.close();
     if (isChild) {
       reportToParent({ type: 'error', code: e.code, message: e.message, ...(e.fix ? { fix: e.fix } : {}) });
@@ -149,12 +177,24 @@ async function runForeground(ctx: CommandContext, isChild: boolean): Promise<voi
     throw e;
   }
   const running = instance;
+  const statusLine = (): string => `serving ${running.log.recordCount} records on ${running.bind} and ${running.socket}`;
+  notifier.ready(statusLine());
   reportToParent({ type: 'ready', pid: process.pid, bind: running.bind, socket: running.socket, records: running.log.recordCount });
+  let lastStatus = '';
+  const statusTimer = notifier.enabled
+    ? setInterval(() => {
+        const line = statusLine();
+        if (line !== lastStatus) notifier.status((lastStatus = line));
+      }, STATUS_EVERY_MS).unref()
+    : undefined;
 
   const shutdown = (reason: string): void => {
+    if (statusTimer) clearInterval(statusTimer);
+    notifier.stopping();
     running
       .stop(reason)
       .then(() => {
+        notifier.close();
         logging.close();
         process.exit(0);
       })
@@ -165,22 +205,53 @@ async function runForeground(ctx: CommandContext, isChild: boolean): Promise<voi
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  // SIGHUP (systemctl reload spl, spl reload): re-read config.toml and apply what can change while running —
+  // the log level. Settings that need a restart are named in a WARN. Wrapped in RELOADING=1 … READY=1.
   process.on('SIGHUP', () => {
+    notifier.reloading();
     try {
-      const fresh = commandContext({}, ctx.env);
+      const fresh = commandContext(ctx.flags, ctx.env);
       logging.root.level = fresh.config.logLevel;
-      logger.info({ level: fresh.config.logLevel }, 'SIGHUP: configuration re-read');
+      const pending = restartOnlyChanges(ctx.config, fresh.config);
+      if (pending.length > 0) {
+        logger.warn({ changed: pending.join(', ') }, `SIGHUP: config.toml changes ${pending.join(', ')} take effect at the next restart (systemctl restart spl / spl restart)`);
+      }
+      logger.info({ log_level: fresh.config.logLevel, previous_log_level: loggedLevel }, 'SIGHUP: configuration re-read');
+      loggedLevel = fresh.config.logLevel;
+      Object.assign(reload, { ok: true, error: null, log_level: loggedLevel });
     } catch (err) {
-      logger.warn({ err: (err as Error).message }, 'SIGHUP: configuration not reloaded; keeping the running settings');
+      const message = (err as Error).message;
+      logger.warn({ err: message }, 'SIGHUP: configuration not reloaded; keeping the running settings');
+      Object.assign(reload, { ok: false, error: message });
     }
+    reload.count += 1;
+    reload.last_at = new Date().toISOString();
+    notifier.ready(reload.ok ? statusLine() : `${statusLine()}; last reload failed: ${reload.error ?? ''}`);
   });
   const crash = (err: unknown): void => {
     logger.error({ err }, 'unexpected error; exiting (acknowledged records are committed)');
+    notifier.close();
     logging.close();
     process.exit(1);
   };
   process.on('uncaughtException', crash);
   process.on('unhandledRejection', crash);
+}
+
+/** How often STATUS= is refreshed under systemd (only when the line changed). */
+const STATUS_EVERY_MS = 5_000;
+
+/** Settings in config.toml that a reload cannot apply, as `[server] port 9100 → 9200`. */
+function restartOnlyChanges(running: Config, fresh: Config): string[] {
+  const out: string[] = [];
+  const cmp = (name: string, a: unknown, b: unknown): void => {
+    if (a !== b) out.push(`${name} ${String(a)} → ${String(b)}`);
+  };
+  cmp('[server] host', running.host, fresh.host);
+  cmp('[server] port', running.port, fresh.port);
+  cmp('[store] path', running.storePath, fresh.storePath);
+  cmp('[identity] actor', running.actor, fresh.actor);
+  return out;
 }
 
 type Found = { pid: number; via: 'pid file' | 'socket' | 'port' };
@@ -224,6 +295,35 @@ async function stop(ctx: CommandContext, timeoutSecs: number): Promise<void> {
   }
   if (ctx.json) printJson({ stopped: true, pid: found.pid, found_via: found.via });
   else process.stdout.write(`stopped spl (pid ${found.pid})\n`);
+}
+
+/**
+ * Synchronous reload: note the instance's reload count, send SIGHUP, wait until the count moves. Exits 1 when
+ * the instance kept its settings (an invalid config.toml), so `systemctl reload spl` reports the failure.
+ */
+async function reloadInstance(ctx: CommandContext, pidFlag: number | undefined, timeoutSecs: number): Promise<void> {
+  if (pidFlag !== undefined && !(Number.isInteger(pidFlag) && pidFlag > 0)) throw new SplError('USAGE', `--pid must be a process id (got ${String(pidFlag)})`);
+  const client = ctx.client();
+  const info = async (): Promise<InstanceInfo> => (await client.call<InstanceInfo>('GET', '/v1/instance')).body;
+  const before = await info();
+  if (pidFlag !== undefined && before.pid !== pidFlag) {
+    throw new SplError('UNAVAILABLE', `pid ${pidFlag} is not the instance serving ${ctx.paths.home} (that is pid ${before.pid})`, { fix: 'spl status shows the running instance' });
+  }
+  if (!before.reloads) throw new SplError('UNAVAILABLE', `the instance (pid ${before.pid}, spl ${before.version}) does not report reloads`, { fix: 'restart it to run this version: spl restart' });
+  const count = before.reloads.count;
+  process.kill(before.pid, 'SIGHUP');
+  const deadline = Date.now() + timeoutSecs * 1000;
+  let after = before.reloads;
+  while (after.count === count) {
+    if (Date.now() > deadline) throw new SplError('UNAVAILABLE', `pid ${before.pid} did not finish reloading within ${timeoutSecs}s`, { fix: `spl logs -n 50 --target syncropel_instance` });
+    await new Promise((r) => setTimeout(r, 50));
+    after = (await info()).reloads ?? after;
+  }
+  if (ctx.json) printJson({ reloaded: after.ok, pid: before.pid, ...after });
+  else if (after.ok) process.stdout.write(`reloaded spl (pid ${before.pid}): log level ${after.log_level}\n`);
+  if (!after.ok) {
+    throw new SplError('INVALID_CONFIG', `reload failed, the instance keeps its running settings: ${after.error ?? 'unknown error'}`, { fix: `fix ${ctx.paths.config}, then spl reload` });
+  }
 }
 
 async function status(ctx: CommandContext): Promise<void> {

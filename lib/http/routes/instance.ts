@@ -21,6 +21,7 @@ export function instanceRoutes(router: Router, deps: ApiDeps): void {
       store: i.storePath,
       bind: i.bind,
       socket: i.socket,
+      ...(i.reloads ? { reloads: i.reloads() } : {}),
     };
   });
 }
