@@ -54,19 +54,18 @@ export async function createBackup(o: CreateBackupOptions): Promise<BackupSet> {
   const storeFile = join(o.dest, `hub.db.${stamp}.bak`);
   if (existsSync(storeFile)) throw new SplError('ALREADY_EXISTS', `${storeFile} already exists; wait a second and retry`);
 
-  const total = statSync(o.storePath).size + (existsSync(`${o.storePath}-wal`) ? statSync(`${o.storePath}-wal`).size : 0);
-  const timer = o.onProgress
-    ? setInterval(() => {
-        const tmp = `${storeFile}.tmp-${process.pid}`;
-        if (existsSync(tmp)) o.onProgress!(statSync(tmp).size, total);
-      }, 500)
-    : undefined;
-  let snap: BackupInspection;
-  try {
-    snap = await snapshotStore(o.storePath, storeFile);
-  } finally {
-    if (timer) clearInterval(timer);
-  }
+  // Progress every half second, for a snapshot that takes longer than that (and its completion, once shown).
+  let shownAt = now();
+  let shown = false;
+  const snap: BackupInspection = await snapshotStore(o.storePath, storeFile, {
+    onProgress: (done, total) => {
+      if (!o.onProgress) return;
+      if (now() - shownAt < 500 && !(shown && done === total)) return;
+      shownAt = now();
+      shown = true;
+      o.onProgress(done, total);
+    },
+  });
   if (!snap.ok) {
     throw new SplError('STORE_CORRUPT', `the snapshot of ${o.storePath} failed quick_check (${snap.problems.slice(0, 2).join('; ')}); nothing was written to ${o.dest}`, {
       fix: 'spl doctor; the store itself may be damaged — see the runbook\'s recovery procedure',

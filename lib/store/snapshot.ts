@@ -43,25 +43,42 @@ export async function inspectStoreFile(path: string): Promise<BackupInspection> 
   }
 }
 
+/** Pages copied per online-backup step (4 MiB at the default page size). */
+export const SNAPSHOT_STEP_PAGES = 1024;
+
 /**
  * Writes a snapshot of `storePath` to `dest` from a connection of its own, while the instance may keep
- * writing: the online backup API in a single step (one read transaction, which a write through another
- * connection cannot restart) into a temporary file beside `dest`, then fsync, quick_check, rename into place
- * and fsync the directory. A snapshot that fails verification is deleted and reported, never left where a
- * restore could pick it up.
+ * writing. The connection first opens a read transaction and holds it for the whole copy: the online backup
+ * API then copies that one snapshot step by step (it only restarts when it has to open a read transaction of
+ * its own, and a write through another connection — the instance's — would make it). Copying in steps lets
+ * the copy yield between them and report progress; each step commits to the copy, so its writes reach the
+ * disk a few MiB at a time instead of in one burst that would stall the instance's own commits. Then
+ * quick_check, rename into place and fsync the directory. A snapshot that fails verification is deleted and
+ * reported, never left where a restore could pick it up.
  */
-export async function snapshotStore(storePath: string, dest: string): Promise<BackupInspection & { durationMs: number }> {
+export async function snapshotStore(
+  storePath: string,
+  dest: string,
+  opts: { onProgress?: (bytesDone: number, bytesTotal: number) => void } = {},
+): Promise<BackupInspection & { durationMs: number }> {
   const started = Date.now();
   const tmp = `${dest}.tmp-${process.pid}`;
   rmSync(tmp, { force: true });
   const db = await Database.open(storePath, { mustExist: true });
   try {
-    // One step: a single read transaction, so no write from the running instance can restart it.
+    await db.exec('BEGIN');
+    await db.get('SELECT count(*) AS n FROM sqlite_schema'); // the read transaction starts at the first read
+    const pageSize = Number((await db.get<{ page_size: number }>('PRAGMA page_size'))?.page_size ?? 4096);
     const backup = await db.startBackup(tmp);
     try {
-      if (!(await backup.step(-1))) throw new Error(`online backup of ${storePath} did not complete`);
+      while (!(await backup.step(SNAPSHOT_STEP_PAGES))) {
+        opts.onProgress?.((backup.pageCount - backup.remaining) * pageSize, backup.pageCount * pageSize);
+        await new Promise((r) => setImmediate(r));
+      }
+      opts.onProgress?.(backup.pageCount * pageSize, backup.pageCount * pageSize);
     } finally {
       await backup.finish();
+      await db.exec('COMMIT').catch(() => undefined);
     }
   } catch (err) {
     rmSync(tmp, { force: true });
