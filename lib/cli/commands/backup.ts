@@ -7,7 +7,6 @@ import { SplError } from '../../kernel/errors.js';
 import { expandTilde } from '../../instance/home.js';
 import { loadIdentity } from '../../instance/identity.js';
 import { startupBackupDir } from '../../instance/backup-paths.js';
-import { yieldCpu } from '../../instance/priority.js';
 import { createBackup, listBackups, restoreBackup, verifyBackup, type ListedBackup } from '../../instance/offhost-backup.js';
 import { STARTUP_BACKUP } from '../../instance/startup-backup.js';
 import { commandContext, type CommandContext, type GlobalFlags } from '../context.js';
@@ -37,9 +36,8 @@ export function register(prog: Sade): void {
     .option('--dest', 'Directory for the backup set (default: [backup] dest in config.toml)')
     .option('--keep-days', 'Prune sets older than this (the newest always stays)')
     .action(async (flags: BackupFlags) => {
-      // The snapshot, its quick_check and the checksums are CPU work beside a serving instance: lowest priority,
-      // so ingest keeps its throughput (the instance's own threads are never changed).
-      yieldCpu();
+      // The snapshot, its quick_check and the checksums are CPU work beside a serving instance: bin/spl has
+      // already put this process at the lowest priority (yieldCpu), before loading the CLI.
       const ctx = commandContext(flags);
       const dest = destOf(ctx, flags.dest);
       if (dest === undefined) throw new SplError('USAGE', 'backup create needs --dest DIR (or [backup] dest in config.toml)', { fix: 'spl backup create --dest $HOME/backups/syncropel' });
