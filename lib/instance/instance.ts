@@ -104,7 +104,7 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
     logger.info({ records: log.recordCount, duration_ms: now() - openedAt, store: config.storePath }, 'store opened, quick_check ok');
     const backupDir = startupBackupDir(paths.home, identity.did, opts.env ?? process.env);
     progress(`startup backup of ${log.recordCount} records`);
-    await startupBackup({ storePath: config.storePath, dir: backupDir, logger: logger.child({ target: 'syncropel_store::backup' }), now });
+    await startupBackup({ storePath: config.storePath, dir: backupDir, logger: opts.logger.child({ target: 'syncropel_store::backup' }), now });
     progress(`rebuilding derived state from ${log.recordCount} records`);
     const engine = await Engine.start(log, opts.logger, now);
 

@@ -52,14 +52,19 @@ function str(v: unknown): string {
   return typeof v === 'string' ? v : JSON.stringify(v);
 }
 
-/** `syncropel_http: listening bind=127.0.0.1:9100` — the time and level are the journal's own. */
+/**
+ * `syncropel_http: listening bind=127.0.0.1:9100` — the time and level are the journal's own. A field the
+ * message already spells out (`PERMISSION DENIED actor=… rule=…`) is not repeated.
+ */
 export function messageOf(o: Entry): string {
+  const msg = str(o.msg ?? '');
   const extra = Object.entries(o)
     .filter(([k]) => !NOT_IN_MESSAGE.has(k))
     .map(([k, v]) => `${k}=${str(v)}`)
+    .filter((pair) => !msg.includes(pair))
     .join(' ');
   const target = o.target !== undefined ? `${str(o.target)}: ` : '';
-  return `${target}${str(o.msg ?? '')}${extra ? ' ' + extra : ''}`;
+  return `${target}${msg}${extra ? ' ' + extra : ''}`;
 }
 
 export function priorityOf(o: Entry): number {

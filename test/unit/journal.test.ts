@@ -67,6 +67,8 @@ t.test('entries carry PRIORITY, SYSLOG_IDENTIFIER, MESSAGE and the SPL_ fields',
   }
   t.equal(prefixedLine(line), '<4>syncropel_http::permissions: PERMISSION DENIED actor=did:sync:user:eve thread=th_1 record=abc method=POST\n');
   t.equal(prefixedLine('not json'), 'not json\n', 'a line that is not JSON passes through');
+  const spelled = { level: 'WARN', target: 't', msg: 'PERMISSION DENIED actor=did:sync:user:eve rule=none', actor: 'did:sync:user:eve', rule: 'none', path: '/v1/records' };
+  t.equal(Object.fromEntries(journalFields(spelled)).MESSAGE, 't: PERMISSION DENIED actor=did:sync:user:eve rule=none path=/v1/records', 'pairs already in the message are not repeated');
 });
 
 t.test('a value with a newline uses the length-prefixed form', async (t) => {
