@@ -94,10 +94,11 @@ done
 # 1. Build in a scratch copy: the source tree (and its node_modules) is left as it was.
 build=$(mktemp -d "${TMPDIR:-/tmp}/spl-build.XXXXXX")
 echo "== building spl in $build"
-for f in package.json package-lock.json tsconfig.json README.md .npmrc; do
+for f in package.json package-lock.json tsconfig.json README.md .npmrc binding.gyp; do
   if [ -e "$SRC/$f" ]; then cp -p "$SRC/$f" "$build/"; fi
 done
-cp -R "$SRC/lib" "$SRC/bin" "$build/"
+# native/: the sd_notify sender for abstract NOTIFY_SOCKET names; npm ci builds it with node-gyp (binding.gyp).
+cp -R "$SRC/lib" "$SRC/bin" "$SRC/native" "$build/"
 (
   cd "$build"
   npm ci --no-audit --no-fund || die "npm ci failed (see above; node-sqlite3 compiles from source when no prebuilt binary can be fetched, which needs python3, make and g++)"
@@ -116,11 +117,15 @@ chmod 0755 "$payload"
 for f in bin dist node_modules package.json package-lock.json README.md; do
   if [ -e "$build/$f" ]; then cp -R -p "$build/$f" "$payload/"; fi
 done
+[ -f "$build/build/Release/abstract_dgram.node" ] || die "npm ci did not build build/Release/abstract_dgram.node (node-gyp: python3, make and g++)"
+mkdir -p "$payload/build/Release"
+cp -p "$build/build/Release/abstract_dgram.node" "$payload/build/Release/"
 # Smoke test from where it will run: the CLI loads and creates a store (native sqlite3 included) in a scratch home.
 smoke() { env -i PATH="$PATH" HOME="$build/smoke" SYNCROPEL_HOME="$build/smoke/home" node "$payload/bin/spl" "$@"; }
 mkdir -p "$build/smoke"
 smoke init >/dev/null || die "the staged build does not work: spl init in a scratch home failed"
 got=$(smoke version | head -n 1) || die "the staged build does not work: spl version failed"
+env -i PATH="$PATH" node -e 'require(process.argv[1])' "$payload/build/Release/abstract_dgram.node" || die "the staged build does not work: its native sd_notify sender does not load"
 [ "$got" = "spl $version" ] || die "the staged build reports '$got', expected 'spl $version'"
 
 if [ -e "$TARGET" ] || [ -L "$TARGET" ]; then

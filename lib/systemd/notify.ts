@@ -2,14 +2,17 @@
 // WATCHDOG=1 at half of WATCHDOG_USEC, EXTEND_TIMEOUT_USEC= while start-up work runs long, STOPPING=1 on
 // shutdown, RELOADING=1 + MONOTONIC_USEC= … READY=1 around a SIGHUP reload.
 //
-// The datagrams go out of this process itself (unix-dgram; Node has no unix datagram sockets), so with
-// NotifyAccess=main systemd accepts them: it checks the sender's pid. Outside systemd (no NOTIFY_SOCKET) every
-// call is a no-op.
+// The datagrams go out of this process itself, so with NotifyAccess=main systemd accepts them: it checks the
+// sender's pid. Node has no unix datagram sockets: a socket with a path goes through unix-dgram; one in the
+// abstract namespace ("@name") through native/abstract_dgram.c, because unix-dgram always passes a full-length
+// sockaddr_un, which addresses a different abstract name. Outside systemd (no NOTIFY_SOCKET) every call is a
+// no-op.
 //
 // The watchdog ping is a timer on the event loop: if the loop hangs (a runaway synchronous task, SIGSTOP),
 // the pings stop and systemd restarts the unit after WatchdogSec.
 
 import { createRequire } from 'node:module';
+import { constants as osConstants } from 'node:os';
 import type { UnixDgramSocket } from 'unix-dgram';
 
 const require = createRequire(import.meta.url);
@@ -79,10 +82,55 @@ class NoopNotifier implements Notifier {
   close(): void {}
 }
 
+/** Sends one datagram; returns the error, if any, synchronously. */
+type Sender = { send(buf: Buffer): Error | undefined; close(): void };
+
+function pathSender(path: string): Sender {
+  const unix = require('unix-dgram') as typeof import('unix-dgram');
+  let sock: UnixDgramSocket | undefined = unix.createSocket('unix_dgram');
+  // Send errors come back through send()'s callback; this only guards against an unhandled 'error' event.
+  sock.on('error', () => undefined);
+  return {
+    send(buf) {
+      let error: Error | undefined = sock ? undefined : new Error('socket closed');
+      sock?.send(buf, 0, buf.length, path, (err) => {
+        if (err) error = err;
+      });
+      return error;
+    },
+    close() {
+      try {
+        sock?.close();
+      } catch {
+        // already closed
+      }
+      sock = undefined;
+    },
+  };
+}
+
+/** The native sender for "@name": build/Release/abstract_dgram.node, built by node-gyp with the package. */
+function abstractSender(name: string): Sender {
+  const native = require('../../build/Release/abstract_dgram.node') as { send(name: Buffer, payload: Buffer): number };
+  const nameBuf = Buffer.from(name, 'utf8');
+  return {
+    send(buf) {
+      const errno = native.send(nameBuf, buf);
+      return errno === 0 ? undefined : Object.assign(new Error(`sendto @${name}: ${errnoName(errno)}`), { errno });
+    },
+    close() {},
+  };
+}
+
+function errnoName(errno: number): string {
+  const entry = Object.entries(osConstants.errno).find(([, v]) => v === errno);
+  return entry ? entry[0] : `errno ${errno}`;
+}
+
 class SocketNotifier implements Notifier {
   readonly enabled = true;
   readonly watchdogIntervalMs: number | undefined;
-  private sock: UnixDgramSocket | undefined;
+  private sender: Sender | undefined;
   private startTimer: NodeJS.Timeout | undefined;
   private watchdogTimer: NodeJS.Timeout | undefined;
   private warned = false;
@@ -90,26 +138,19 @@ class SocketNotifier implements Notifier {
 
   constructor(
     private readonly path: string,
+    sender: Sender,
     env: Env,
     private readonly logger?: NotifyLogger,
   ) {
     this.watchdogIntervalMs = watchdogInterval(env);
-    const unix = require('unix-dgram') as typeof import('unix-dgram');
-    this.sock = unix.createSocket('unix_dgram');
-    // Send errors come back through send()'s callback; this only guards against an unhandled 'error' event.
-    this.sock.on('error', (err: Error) => this.failed(err));
+    this.sender = sender;
   }
 
   send(...assignments: string[]): boolean {
-    if (!this.sock || assignments.length === 0) return false;
-    const buf = Buffer.from(assignments.join('\n'), 'utf8');
-    let ok = true;
-    this.sock.send(buf, 0, buf.length, this.path, (err) => {
-      if (err) {
-        ok = false;
-        this.failed(err);
-      }
-    });
+    if (!this.sender || assignments.length === 0) return false;
+    const err = this.sender.send(Buffer.from(assignments.join('\n'), 'utf8'));
+    const ok = err === undefined;
+    if (err) this.failed(err);
     // Watchdog pings are too frequent to log; everything else is a DEBUG line.
     if (ok && assignments[0] !== 'WATCHDOG=1') this.logger?.debug({ notify: assignments.map((a) => a.split('=')[0]).join(',') }, 'sd_notify sent');
     return ok;
@@ -160,12 +201,8 @@ class SocketNotifier implements Notifier {
     if (this.startTimer) clearInterval(this.startTimer);
     if (this.watchdogTimer) clearInterval(this.watchdogTimer);
     this.startTimer = this.watchdogTimer = undefined;
-    try {
-      this.sock?.close();
-    } catch {
-      // already closed
-    }
-    this.sock = undefined;
+    this.sender?.close();
+    this.sender = undefined;
   }
 
   private failed(err: Error): void {
@@ -176,21 +213,22 @@ class SocketNotifier implements Notifier {
 }
 
 /**
- * The notifier for this process. NOTIFY_SOCKET unset: a no-op. A socket in the abstract namespace (`@name`) is
- * not reachable through unix-dgram (it sends a full-length sockaddr_un, which addresses a different abstract
- * name): that is reported once as a WARN and the notifier is a no-op — systemd itself always hands services a
- * path (/run/systemd/notify, /run/user/UID/systemd/notify).
+ * The notifier for this process: a no-op without NOTIFY_SOCKET; otherwise a socket path (`/run/systemd/notify`)
+ * or an abstract name (`@name`, as sd_notify(3) accepts). Anything else — or a sender that cannot be set up —
+ * is one WARN and a no-op: the instance still serves, systemd just does not hear from it.
  */
 export function createNotifier(env: Env = process.env, logger?: NotifyLogger): Notifier {
   const path = env.NOTIFY_SOCKET;
   if (!path) return new NoopNotifier();
-  if (path.startsWith('@') || path.startsWith('\0')) {
-    logger?.warn({ notify_socket: path }, `NOTIFY_SOCKET ${path} is in the abstract namespace, which spl cannot send to; readiness and watchdog pings are off`);
+  const off = (why: string): Notifier => {
+    logger?.warn({ notify_socket: path }, `NOTIFY_SOCKET ${path} ${why}; readiness and watchdog pings are off`);
     return new NoopNotifier();
+  };
+  try {
+    if (path.startsWith('@')) return path.length > 1 ? new SocketNotifier(path, abstractSender(path.slice(1)), env, logger) : off('names no socket');
+    if (path.startsWith('/')) return new SocketNotifier(path, pathSender(path), env, logger);
+    return off('is neither an absolute path nor an abstract name (@name)');
+  } catch (err) {
+    return off(`cannot be used: ${(err as Error).message}`);
   }
-  if (!path.startsWith('/')) {
-    logger?.warn({ notify_socket: path }, `NOTIFY_SOCKET ${path} is not an absolute path; readiness and watchdog pings are off`);
-    return new NoopNotifier();
-  }
-  return new SocketNotifier(path, env, logger);
 }

@@ -133,7 +133,7 @@ t.test('start-up, READY=1, STATUS=, watchdog pings, synchronous reload, STOPPING
   t.match(run.out(), /^<4>syncropel_instance: SIGHUP: configuration not reloaded/m, 'the failed reload is a WARN (<4>)');
 });
 
-t.test('WATCHDOG_PID naming another process: no pings; an abstract NOTIFY_SOCKET is reported, not fatal', async (t) => {
+t.test('WATCHDOG_PID naming another process: no pings; an abstract NOTIFY_SOCKET works; a bad one is a WARN', async (t) => {
   const h = await makeHome();
   t.teardown(() => h.cleanup());
   const n = listen(t, h);
@@ -145,12 +145,36 @@ t.test('WATCHDOG_PID naming another process: no pings; an abstract NOTIFY_SOCKET
   run.child.kill('SIGTERM');
   t.equal(await run.exited, 0);
 
-  const abs = start(h, { NOTIFY_SOCKET: '@spl-test-notify' });
+  // An abstract NOTIFY_SOCKET ("@name", as sd_notify(3) allows): python3 binds it, standing in for systemd.
+  const name = `spl-test-notify-${process.pid}-${h.port}`;
+  const peer = spawn('python3', ['-u', '-c', [
+    'import socket, sys',
+    's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+    `s.bind("\\0${name}")`,
+    'print("bound", flush=True)',
+    'while True: print(s.recv(4096).decode().replace("\\n", "|"), flush=True)',
+  ].join('\n')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => peer.kill('SIGKILL'));
+  let got = '';
+  peer.stdout!.on('data', (d) => (got += d));
+  await until('the abstract socket is bound', () => got.includes('bound'));
+  const abs = start(h, { NOTIFY_SOCKET: `@${name}` });
   t.teardown(() => abs.child.kill('SIGKILL'));
-  await until('instance ready', () => abs.out().includes('instance ready'));
-  t.match(abs.out(), /<4>syncropel_systemd: NOTIFY_SOCKET @spl-test-notify is in the abstract namespace/);
+  await until('READY=1 on the abstract socket', () => /^READY=1\|STATUS=serving 0 records/m.test(got));
+  t.pass('READY=1 with STATUS= arrives on @name');
+  t.match(got, /^EXTEND_TIMEOUT_USEC=30000000\|STATUS=starting: /m, 'start-up extensions too');
   abs.child.kill('SIGTERM');
   t.equal(await abs.exited, 0);
+  await until('STOPPING=1 on the abstract socket', () => /^STOPPING=1\|/m.test(got));
+  t.pass('STOPPING=1 on @name');
+
+  // A NOTIFY_SOCKET that is neither: a WARN, and the instance serves anyway.
+  const odd = start(h, { NOTIFY_SOCKET: 'relative/notify.sock' });
+  t.teardown(() => odd.child.kill('SIGKILL'));
+  await until('instance ready', () => odd.out().includes('instance ready'));
+  t.match(odd.out(), /<4>syncropel_systemd: NOTIFY_SOCKET relative\/notify\.sock is neither an absolute path nor an abstract name/);
+  odd.child.kill('SIGTERM');
+  t.equal(await odd.exited, 0);
 });
 
 t.test('a failed start-up reports STATUS= and exits non-zero without READY=1', async (t) => {
