@@ -177,6 +177,20 @@ t.test('WATCHDOG_PID naming another process: no pings; an abstract NOTIFY_SOCKET
   t.equal(await odd.exited, 0);
 });
 
+t.test('a SIGHUP during start-up does not end the process', async (t) => {
+  const h = await makeHome();
+  t.teardown(() => h.cleanup());
+  const n = listen(t, h);
+  const run = start(h, { NOTIFY_SOCKET: n.path });
+  t.teardown(() => run.child.kill('SIGKILL'));
+  await until('the first start-up STATUS=', () => n.messages.some((m) => m.fields.STATUS?.startsWith('starting: ')));
+  run.child.kill('SIGHUP');
+  await until('READY=1', () => n.messages.find((m) => has(m, 'READY', '1')));
+  t.equal((await http(h.port, 'GET', '/health')).status, 200, 'serving');
+  run.child.kill('SIGTERM');
+  t.equal(await run.exited, 0);
+});
+
 t.test('a failed start-up reports STATUS= and exits non-zero without READY=1', async (t) => {
   const h = await makeHome();
   t.teardown(() => h.cleanup());

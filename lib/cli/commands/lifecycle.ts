@@ -155,6 +155,10 @@ async function runForeground(ctx: CommandContext, isChild: boolean): Promise<voi
 
   let loggedLevel: string = ctx.config.logLevel;
   const reload: ReloadState = { count: 0, last_at: null, ok: true, error: null, log_level: loggedLevel };
+  // A SIGHUP before the instance serves would otherwise end the process (the default action); config.toml was
+  // read moments ago, so there is nothing to re-read yet.
+  const earlyHup = (): void => logger.info('SIGHUP during start-up: ignored (config.toml was read for this start)');
+  process.on('SIGHUP', earlyHup);
   let instance;
   try {
     instance = await startInstance({
@@ -168,6 +172,7 @@ async function runForeground(ctx: CommandContext, isChild: boolean): Promise<voi
     logger.error({ code: e.code, err: isSplError(err) ? undefined : err }, `start-up failed: ${e.message}`);
     notifier.status(`start-up failed: ${e.message}`);
     notifier.close();
+    process.off('SIGHUP', earlyHup);
     logging.close();
     if (isChild) {
       reportToParent({ type: 'error', code: e.code, message: e.message, ...(e.fix ? { fix: e.fix } : {}) });
@@ -207,6 +212,7 @@ async function runForeground(ctx: CommandContext, isChild: boolean): Promise<voi
   process.on('SIGINT', () => shutdown('SIGINT'));
   // SIGHUP (systemctl reload spl, spl reload): re-read config.toml and apply what can change while running —
   // the log level. Settings that need a restart are named in a WARN. Wrapped in RELOADING=1 … READY=1.
+  process.off('SIGHUP', earlyHup);
   process.on('SIGHUP', () => {
     notifier.reloading();
     try {
