@@ -11,6 +11,7 @@
 #   5. systemctl stop spl: inactive (not failed), PID file gone, WAL checkpointed
 #   6. spl-backup.timer is listed once enabled; spl-backup.service writes an off-host backup that verifies
 #   7. spl-healthcheck.service succeeds while spl runs and fails while it is stopped
+#   and spl@worker1.service: a second instance with its own home (/var/lib/spl-worker1) and port (9101)
 #
 #   bash drills/systemd.sh            # as root, from anywhere; needs network for apt-get/debootstrap/npm
 #
@@ -608,6 +609,28 @@ check_watchdog() {
   fi
 }
 
+# spl@NAME.service: a second instance beside spl.service, prepared as units/spl@.service documents it.
+check_template() {
+  local name=worker1 home=/var/lib/spl-worker1 t0 rc=0 st env
+  requires_spl || return 0
+  env=(SYNCROPEL_HOME=$home HOME=$home XDG_DATA_HOME=$home/share)
+  ct install -d -o spl -g spl -m 0700 "$home" "$home-data"
+  if ! ct runuser -u spl -- env "${env[@]}" spl init >/dev/null 2>&1; then fail "spl init for $home failed" "spl@$name"; return 0; fi
+  toml_set "$ROOTFS$home/config.toml" server port 9101
+  t0=$(now_ms)
+  ct timeout "$START_TIMEOUT" systemctl start "spl@$name.service" || rc=$?
+  if [ "$rc" -eq 0 ]; then pass "systemctl start spl@$name returned in $(($(now_ms) - t0)) ms"; else fail "systemctl start spl@$name failed (exit $rc)" "spl@$name"; fi
+  check "spl@$name.service is active" "$(prop "spl@$name" ActiveState)/$(prop "spl@$name" SubState)" active/running
+  st=$(prop "spl@$name" StatusText)
+  case $st in *127.0.0.1:9101*"$home/run/spl.sock"*) pass "its StatusText: $st" ;; *) fail "spl@$name StatusText does not name 127.0.0.1:9101 and $home/run/spl.sock (got [$st])" "spl@$name" ;; esac
+  check "spl.service is still active beside it" "$(spl_state)" active/running
+  check "its own home answers (spl status, 0 records)" "$(ct runuser -u spl -- env "${env[@]}" spl status -o json 2>/dev/null | json 'v.records' 2>/dev/null || echo 'not answering')" 0
+  check "journalctl -u spl@$name has its start-up line" "$(ct journalctl -u "spl@$name" -o cat --no-pager 2>/dev/null | grep -c 'instance ready' || true)" 1
+  rc=0
+  ct timeout 150 systemctl stop "spl@$name.service" || rc=$?
+  check "systemctl stop spl@$name: inactive, not failed" "$rc $(prop "spl@$name" ActiveState)/$(prop "spl@$name" Result)" "0 inactive/success"
+}
+
 check_stop() {
   local since t0
   if ! requires_spl; then
@@ -649,6 +672,8 @@ phase "7a. spl-healthcheck.service while spl runs"
 check_healthcheck_up
 phase "6. spl-backup.timer and an off-host backup by spl-backup.service"
 check_backup
+phase "spl@worker1.service: one more instance, its own home and port"
+check_template
 phase "4. watchdog: SIGSTOP the main process, systemd restarts it"
 check_watchdog
 phase "5. systemctl stop spl: graceful"
