@@ -4,7 +4,7 @@
 // native protocol when stdout is the journal (JOURNAL_STREAM, under systemd); `<N>`-prefixed lines otherwise.
 
 import pino, { type Logger, type StreamEntry } from 'pino';
-import { JournalStream, prefixedLine } from '../systemd/journal.js';
+import { JournalStream, messageOf, parseLogLine, prefixedLine } from '../systemd/journal.js';
 import type { LogLevel } from './config.js';
 import { RotatingFile } from './rotating-file.js';
 
@@ -17,16 +17,14 @@ export interface LoggerOptions {
   level: LogLevel;
   /**
    * Also log to stdout (foreground runs): `pretty` for a terminal, `journal` to send each line to journald
-   * (stdout is the journal's stream), `prefixed` for `<N>`-prefixed lines, `json` for the file's JSON lines.
+   * (stdout is the journal's stream), `prefixed` for `<N>`-prefixed lines.
    */
   stdout?: StdoutMode;
-  /** The journal socket (tests); default /run/systemd/journal/socket. */
-  journalSocket?: string;
   /** Extra destination (tests). */
   extra?: { write(line: string): unknown };
 }
 
-export type StdoutMode = 'pretty' | 'journal' | 'prefixed' | 'json';
+export type StdoutMode = 'pretty' | 'journal' | 'prefixed';
 
 export interface InstanceLogger {
   root: Logger;
@@ -38,11 +36,10 @@ export function createLogger(opts: LoggerOptions): InstanceLogger {
   const streams: StreamEntry[] = [];
   const file = opts.file ? new RotatingFile(opts.file) : undefined;
   if (file) streams.push({ level: 'trace', stream: file });
-  const journal = opts.stdout === 'journal' ? new JournalStream(opts.journalSocket) : undefined;
+  const journal = opts.stdout === 'journal' ? new JournalStream() : undefined;
   if (journal) streams.push({ level: 'trace', stream: journal });
   else if (opts.stdout === 'pretty') streams.push({ level: 'trace', stream: { write: (l: string) => process.stdout.write(prettyLine(l)) } });
   else if (opts.stdout === 'prefixed') streams.push({ level: 'trace', stream: { write: (l: string) => process.stdout.write(prefixedLine(l)) } });
-  else if (opts.stdout === 'json') streams.push({ level: 'trace', stream: process.stdout });
   if (opts.extra) streams.push({ level: 'trace', stream: opts.extra });
   const root = pino(
     {
@@ -64,19 +61,9 @@ export function createLogger(opts: LoggerOptions): InstanceLogger {
   };
 }
 
-const KNOWN = new Set(['time', 'level', 'target', 'msg']);
-
-/** `2026-11-27T10:00:00.000Z INFO  syncropel_http: listening bind=127.0.0.1:9100` */
+/** `2026-11-27T10:00:00.000Z INFO  syncropel_http: listening bind=127.0.0.1:9100` (the journal's MESSAGE, timed). */
 export function prettyLine(line: string): string {
-  let o: Record<string, unknown>;
-  try {
-    o = JSON.parse(line) as Record<string, unknown>;
-  } catch {
-    return line;
-  }
-  const extra = Object.entries(o)
-    .filter(([k]) => !KNOWN.has(k))
-    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
-    .join(' ');
-  return `${String(o.time)} ${String(o.level).padEnd(5)} ${String(o.target ?? '-')}: ${String(o.msg ?? '')}${extra ? ' ' + extra : ''}\n`;
+  const o = parseLogLine(line);
+  if (!o) return line;
+  return `${String(o.time)} ${String(o.level).padEnd(5)} ${messageOf(o)}\n`;
 }

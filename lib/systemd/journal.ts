@@ -39,7 +39,8 @@ export function stdoutIsJournal(env: Record<string, string | undefined>, fd = 1)
 
 type Entry = Record<string, unknown>;
 
-function parse(line: string): Entry | undefined {
+/** One JSON log line as an object, or undefined when it is not one. */
+export function parseLogLine(line: string): Entry | undefined {
   try {
     const o = JSON.parse(line) as unknown;
     return o && typeof o === 'object' && !Array.isArray(o) ? (o as Entry) : undefined;
@@ -110,7 +111,7 @@ export function journalFields(o: Entry): Array<[string, string]> {
 
 /** `<4>syncropel_http: PERMISSION DENIED …` for a stdout that is not a terminal and not the journal. */
 export function prefixedLine(line: string): string {
-  const o = parse(line);
+  const o = parseLogLine(line);
   if (!o) return line.endsWith('\n') ? line : line + '\n';
   return `<${priorityOf(o)}>${messageOf(o).replace(/\n/g, ' ')}\n`;
 }
@@ -133,7 +134,7 @@ export class JournalStream {
   }
 
   write(line: string): boolean {
-    const o = parse(line);
+    const o = parseLogLine(line);
     if (!o || !this.sock) {
       this.fallback(prefixedLine(line));
       return true;
