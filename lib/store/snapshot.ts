@@ -50,9 +50,8 @@ export const SNAPSHOT_STEP_PAGES = 1024;
  * Writes a snapshot of `storePath` to `dest` from a connection of its own, while the instance may keep
  * writing. The connection first opens a read transaction and holds it for the whole copy: the online backup
  * API then copies that one snapshot step by step (it only restarts when it has to open a read transaction of
- * its own, and a write through another connection — the instance's — would make it). Copying in steps lets
- * the copy yield between them and report progress; each step commits to the copy, so its writes reach the
- * disk a few MiB at a time instead of in one burst that would stall the instance's own commits. Then
+ * its own, and a write through another connection — the instance's — would make it). Copying in steps gives
+ * real progress, and each step commits to the copy, so its writes reach the disk a few MiB at a time. Then
  * quick_check, rename into place and fsync the directory. A snapshot that fails verification is deleted and
  * reported, never left where a restore could pick it up.
  */
@@ -73,7 +72,6 @@ export async function snapshotStore(
     try {
       while (!(await backup.step(SNAPSHOT_STEP_PAGES))) {
         opts.onProgress?.((backup.pageCount - backup.remaining) * pageSize, backup.pageCount * pageSize);
-        await new Promise((r) => setImmediate(r));
       }
       opts.onProgress?.(backup.pageCount * pageSize, backup.pageCount * pageSize);
     } finally {

@@ -158,8 +158,10 @@ class SocketNotifier implements Notifier {
 
   starting(step: string): void {
     this.step = step;
-    this.send(`STATUS=starting: ${oneLine(step)}`);
-    if (this.startTimer) return;
+    if (this.startTimer) {
+      this.send(`STATUS=starting: ${oneLine(step)}`);
+      return;
+    }
     // Each message moves the start timeout to now + EXTEND_USEC, so a long quick_check, startup backup or fold
     // rebuild is not killed by TimeoutStartSec while it makes progress on the event loop; a hung loop stops
     // these, and the unit's own timeout applies again.

@@ -153,8 +153,7 @@ async function runForeground(ctx: CommandContext, isChild: boolean): Promise<voi
   // Like sd_notify(unset_environment=1): programs the instance runs (git, agents) must not see these.
   for (const v of ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID']) delete process.env[v];
 
-  let loggedLevel: string = ctx.config.logLevel;
-  const reload: ReloadState = { count: 0, last_at: null, ok: true, error: null, log_level: loggedLevel };
+  const reload: ReloadState = { count: 0, last_at: null, ok: true, error: null, log_level: ctx.config.logLevel };
   // A SIGHUP before the instance serves would otherwise end the process (the default action); config.toml was
   // read moments ago, so there is nothing to re-read yet.
   const earlyHup = (): void => logger.info('SIGHUP during start-up: ignored (config.toml was read for this start)');
@@ -222,9 +221,8 @@ async function runForeground(ctx: CommandContext, isChild: boolean): Promise<voi
       if (pending.length > 0) {
         logger.warn({ changed: pending.join(', ') }, `SIGHUP: config.toml changes ${pending.join(', ')} take effect at the next restart (systemctl restart spl / spl restart)`);
       }
-      logger.info({ log_level: fresh.config.logLevel, previous_log_level: loggedLevel }, 'SIGHUP: configuration re-read');
-      loggedLevel = fresh.config.logLevel;
-      Object.assign(reload, { ok: true, error: null, log_level: loggedLevel });
+      logger.info({ log_level: fresh.config.logLevel, previous_log_level: reload.log_level }, 'SIGHUP: configuration re-read');
+      Object.assign(reload, { ok: true, error: null, log_level: fresh.config.logLevel });
     } catch (err) {
       const message = (err as Error).message;
       logger.warn({ err: message }, 'SIGHUP: configuration not reloaded; keeping the running settings');
@@ -317,7 +315,14 @@ async function reloadInstance(ctx: CommandContext, pidFlag: number | undefined, 
   }
   if (!before.reloads) throw new SplError('UNAVAILABLE', `the instance (pid ${before.pid}, spl ${before.version}) does not report reloads`, { fix: 'restart it to run this version: spl restart' });
   const count = before.reloads.count;
-  process.kill(before.pid, 'SIGHUP');
+  try {
+    process.kill(before.pid, 'SIGHUP');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new SplError('UNAVAILABLE', `cannot signal the instance (pid ${before.pid}): ${code ?? (err as Error).message}`, {
+      fix: code === 'EPERM' ? `run spl reload as the user the instance runs as (systemd: sudo systemctl reload spl)` : 'spl status',
+    });
+  }
   const deadline = Date.now() + timeoutSecs * 1000;
   let after = before.reloads;
   while (after.count === count) {
