@@ -139,6 +139,16 @@ journal_since() { # journal_since MARK ARGS…: MESSAGE lines since MARK
 }
 
 prop() { ct systemctl show -p "$2" --value "$1"; } # prop UNIT PROPERTY
+# timed SECS VERB UNIT: systemctl VERB UNIT in the container, bounded; sets RC (124: timed out) and MS.
+RC=0
+MS=0
+timed() {
+  local t0
+  RC=0
+  t0=$(now_ms)
+  ct timeout "$1" systemctl "$2" "$3" || RC=$?
+  MS=$(($(now_ms) - t0))
+}
 
 # shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
@@ -378,16 +388,14 @@ toml_set() {
 CONFIG=$ROOTFS/var/lib/spl/config.toml # the container's /var/lib/spl/config.toml, seen from the host
 
 check_start() {
-  local t0 rc=0 ms status_text
-  t0=$(now_ms)
-  ct timeout "$START_TIMEOUT" systemctl start spl || rc=$?
-  ms=$(($(now_ms) - t0))
-  if [ "$rc" -eq 0 ]; then
-    pass "systemctl start spl returned in ${ms} ms"
-  elif [ "$rc" -eq 124 ]; then
+  local status_text
+  timed "$START_TIMEOUT" start spl
+  if [ "$RC" -eq 0 ]; then
+    pass "systemctl start spl returned in ${MS} ms"
+  elif [ "$RC" -eq 124 ]; then
     fail "systemctl start spl did not return within ${START_TIMEOUT}s (state $(spl_state)): no READY=1 from the main process (Type=notify), so the start job waits for TimeoutStartSec"
   else
-    fail "systemctl start spl failed (exit $rc, state $(spl_state), result $(prop spl Result))"
+    fail "systemctl start spl failed (exit $RC, state $(spl_state), result $(prop spl Result))"
   fi
   check "spl.service is active" "$(spl_state)" "active/running"
   status_text=$(prop spl StatusText)
@@ -467,19 +475,16 @@ check_journal() {
 }
 
 reload_to() { # reload_to LEVEL: [log] level in config.toml, systemctl reload spl, and how long that took
-  local t rc=0 ms
   toml_set "$CONFIG" log level "\"$1\""
-  t=$(now_ms)
-  ct timeout 30 systemctl reload spl || rc=$?
-  ms=$(($(now_ms) - t))
-  if [ "$rc" -eq 0 ] && [ "$ms" -lt 10000 ]; then
-    pass "systemctl reload spl (level $1) returned in ${ms} ms"
-  elif [ "$rc" -eq 124 ]; then
+  timed 30 reload spl
+  if [ "$RC" -eq 0 ] && [ "$MS" -lt 10000 ]; then
+    pass "systemctl reload spl (level $1) returned in ${MS} ms"
+  elif [ "$RC" -eq 124 ]; then
     fail "systemctl reload spl (level $1) did not return within 30s"
-  elif [ "$rc" -ne 0 ]; then
-    fail "systemctl reload spl (level $1) failed (exit $rc)"
+  elif [ "$RC" -ne 0 ]; then
+    fail "systemctl reload spl (level $1) failed (exit $RC)"
   else
-    fail "systemctl reload spl (level $1) took ${ms} ms (limit 10000)"
+    fail "systemctl reload spl (level $1) took ${MS} ms (limit 10000)"
   fi
   check "spl.service is active after the reload" "$(spl_state)" active/running
 }
@@ -508,12 +513,12 @@ check_reload() {
 
   # A broken config.toml: the reload must fail (not report success for settings it never applied), and the
   # instance keeps serving with the settings it has.
-  local saved rc=0
+  local saved
   saved=$(cat "$CONFIG")
   printf '%s\n[log\nlevel = \n' "$saved" >"$CONFIG"
-  ct timeout 30 systemctl reload spl >/dev/null 2>&1 || rc=$?
+  timed 30 reload spl >/dev/null 2>&1
   printf '%s\n' "$saved" >"$CONFIG"
-  if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]; then pass "systemctl reload spl with a broken config.toml fails (exit $rc)"; else fail "systemctl reload spl with a broken config.toml: exit $rc (expected a failure)"; fi
+  if [ "$RC" -ne 0 ] && [ "$RC" -ne 124 ]; then pass "systemctl reload spl with a broken config.toml fails (exit $RC)"; else fail "systemctl reload spl with a broken config.toml: exit $RC (expected a failure)"; fi
   check "spl.service still active after the failed reload" "$(spl_state)" active/running
   local n
   n=$(records_now)
@@ -602,6 +607,14 @@ check_watchdog() {
     fail "the journal has no 'Watchdog timeout' line for spl.service"
   fi
   check "records intact after the watchdog restart" "$(records_now)" "$records"
+  # An operator who runs spl doctor afterwards is told that systemd had to restart the instance.
+  local doc
+  doc=$(asspl spl doctor --json 2>/dev/null || true)
+  check "spl doctor's systemd check is a warn after the restart" "$(printf '%s' "$doc" | json 'v.checks.find((c) => c.id === "systemd").status' 2>/dev/null || echo 'no report')" warn
+  case $(printf '%s' "$doc" | json 'v.checks.find((c) => c.id === "systemd").summary' 2>/dev/null) in
+    *"restarted it 1 time"*) pass "and says systemd restarted it once" ;;
+    *) fail "spl doctor's systemd summary does not mention the restart: $(printf '%s' "$doc" | head -c 600)" - ;;
+  esac
   if journal_since "$since" -u spl -p warning | grep -q 'stale PID file'; then
     pass "the new instance replaced the killed one's PID file with a WARN (-p warning)"
   else
@@ -611,35 +624,33 @@ check_watchdog() {
 
 # spl@NAME.service: a second instance beside spl.service, prepared as units/spl@.service documents it.
 check_template() {
-  local name=worker1 home=/var/lib/spl-worker1 t0 rc=0 st env
+  local name=worker1 home=/var/lib/spl-worker1 st env
   requires_spl || return 0
   env=(SYNCROPEL_HOME=$home HOME=$home XDG_DATA_HOME=$home/share)
   ct install -d -o spl -g spl -m 0700 "$home" "$home-data"
   if ! ct runuser -u spl -- env "${env[@]}" spl init >/dev/null 2>&1; then fail "spl init for $home failed" "spl@$name"; return 0; fi
   toml_set "$ROOTFS$home/config.toml" server port 9101
-  t0=$(now_ms)
-  ct timeout "$START_TIMEOUT" systemctl start "spl@$name.service" || rc=$?
-  if [ "$rc" -eq 0 ]; then pass "systemctl start spl@$name returned in $(($(now_ms) - t0)) ms"; else fail "systemctl start spl@$name failed (exit $rc)" "spl@$name"; fi
+  timed "$START_TIMEOUT" start "spl@$name.service"
+  if [ "$RC" -eq 0 ]; then pass "systemctl start spl@$name returned in ${MS} ms"; else fail "systemctl start spl@$name failed (exit $RC)" "spl@$name"; fi
   check "spl@$name.service is active" "$(prop "spl@$name" ActiveState)/$(prop "spl@$name" SubState)" active/running
   st=$(prop "spl@$name" StatusText)
   case $st in *127.0.0.1:9101*"$home/run/spl.sock"*) pass "its StatusText: $st" ;; *) fail "spl@$name StatusText does not name 127.0.0.1:9101 and $home/run/spl.sock (got [$st])" "spl@$name" ;; esac
   check "spl.service is still active beside it" "$(spl_state)" active/running
   check "its own home answers (spl status, 0 records)" "$(ct runuser -u spl -- env "${env[@]}" spl status -o json 2>/dev/null | json 'v.records' 2>/dev/null || echo 'not answering')" 0
   check "journalctl -u spl@$name has its start-up line" "$(ct journalctl -u "spl@$name" -o cat --no-pager 2>/dev/null | grep -c 'instance ready' || true)" 1
-  rc=0
-  ct timeout 150 systemctl stop "spl@$name.service" || rc=$?
-  check "systemctl stop spl@$name: inactive, not failed" "$rc $(prop "spl@$name" ActiveState)/$(prop "spl@$name" Result)" "0 inactive/success"
+  timed 150 stop "spl@$name.service"
+  check "systemctl stop spl@$name: inactive, not failed" "$RC $(prop "spl@$name" ActiveState)/$(prop "spl@$name" Result)" "0 inactive/success"
 }
 
 check_stop() {
-  local since t0
+  local since
   if ! requires_spl; then
     ct timeout 150 systemctl stop spl >/dev/null 2>&1 || true # whatever state it is in: stopped for 7b
     return 0
   fi
   since=$(mark)
-  t0=$(now_ms)
-  if ct timeout 150 systemctl stop spl; then pass "systemctl stop spl returned in $(($(now_ms) - t0)) ms"; else fail "systemctl stop spl failed or hung"; fi
+  timed 150 stop spl
+  if [ "$RC" -eq 0 ]; then pass "systemctl stop spl returned in ${MS} ms"; else fail "systemctl stop spl failed or hung (exit $RC)"; fi
   check "spl.service is inactive, not failed" "$(prop spl ActiveState)/$(prop spl Result)" "inactive/success"
   check "main process exit status" "$(prop spl ExecMainStatus)" 0
   check "/var/lib/spl/run/spl.pid removed" "$(ct test -e /var/lib/spl/run/spl.pid && echo present || echo absent)" absent
