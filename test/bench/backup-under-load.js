@@ -70,6 +70,7 @@ export async function backupUnderLoad(opts = {}) {
         else failures++;
       }
     };
+    const ingestStart = performance.now();
     const workers = Array.from({ length: o.connections }, (_, w) => worker(w));
     await sleep(10_000); // warm-up (a fresh instance on a big store starts with a cold page cache)
     const backupStart = performance.now();
@@ -82,8 +83,10 @@ export async function backupUnderLoad(opts = {}) {
     agent.destroy();
 
     const count = (from, to) => done.filter((x) => x >= from && x < to).length;
-    const before = Math.min(span, backupStart - 1000); // baseline right before the backup, after warm-up
-    const baseRate = count(backupStart - before, backupStart) / (before / 1000);
+    // Baseline right before the backup: as long as the backup took, but never reaching back into the first
+    // two seconds of ingest (connections opening, code not yet optimised).
+    const beforeFrom = Math.max(backupStart - span, ingestStart + 2000);
+    const baseRate = count(beforeFrom, backupStart) / ((backupStart - beforeFrom) / 1000);
     const afterWin = Math.min(span, 15_000);
     const afterRate = count(backupEnd, backupEnd + afterWin) / (afterWin / 1000);
     const during = count(backupStart, backupEnd) / (span / 1000);
