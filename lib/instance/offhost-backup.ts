@@ -2,12 +2,14 @@
 // manifest of checksums; old sets are pruned by age, never the newest. secrets/ is never included.
 
 import { createHash } from 'node:crypto';
-import { accessSync, constants, copyFileSync, createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import * as tar from 'tar';
 import { SplError } from '../kernel/errors.js';
-import { inspectStoreFile, snapshotStore, syncFile, type BackupInspection } from '../store/snapshot.js';
+import { WriterPacer } from '../store/pace.js';
+import { inspectStoreFile, snapshotStore, syncFile, type BackupInspection, type SnapshotPhase } from '../store/snapshot.js';
 import type { HomePaths } from './home.js';
 import { generationName } from './startup-backup.js';
 
@@ -27,15 +29,26 @@ export interface CreateBackupOptions {
   keepDays: number;
   instanceDid: string | undefined;
   now?: () => number;
-  /** Called about twice a second while the snapshot is being written, with bytes written so far. */
-  onProgress?: (written: number, total: number) => void;
+  /** Called about twice a second while the store is read and while the snapshot is written, with bytes so far. */
+  onProgress?: (done: number, total: number, phase: SnapshotPhase) => void;
 }
 
-export function sha256File(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    createReadStream(path).on('data', (c) => h.update(c)).on('error', reject).on('end', () => resolve(h.digest('hex')));
-  });
+/** The file's sha256, read 4 MiB at a time; with a pacer, each read waits its turn behind the instance. */
+export async function sha256File(path: string, pacer?: WriterPacer): Promise<string> {
+  const h = createHash('sha256');
+  const file = await open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(4 * 1048576);
+    for (;;) {
+      const { bytesRead } = await file.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      h.update(buf.subarray(0, bytesRead));
+      await pacer?.pause();
+    }
+  } finally {
+    await file.close();
+  }
+  return h.digest('hex');
 }
 
 export async function createBackup(o: CreateBackupOptions): Promise<BackupSet> {
@@ -57,13 +70,17 @@ export async function createBackup(o: CreateBackupOptions): Promise<BackupSet> {
   // Progress every half second, for a snapshot that takes longer than that (and its completion, once shown).
   let shownAt = now();
   let shown = false;
+  // The instance usually keeps serving while this runs: reading the store beforehand and checksumming the
+  // copy yield to it while it commits, and the copy itself is kept short (see snapshotStore).
+  const pacer = new WriterPacer(o.storePath);
   const snap: BackupInspection = await snapshotStore(o.storePath, storeFile, {
-    onProgress: (done, total) => {
+    pacer,
+    onProgress: (done, total, phase) => {
       if (!o.onProgress) return;
       if (now() - shownAt < 500 && !(shown && done === total)) return;
       shownAt = now();
       shown = true;
-      o.onProgress(done, total);
+      o.onProgress(done, total, phase);
     },
   });
   if (!snap.ok) {
@@ -86,7 +103,7 @@ export async function createBackup(o: CreateBackupOptions): Promise<BackupSet> {
     stamp,
     created_at: new Date(started).toISOString(),
     instance_did: o.instanceDid ?? null,
-    store: { file: storeFile, sha256: await sha256File(storeFile), records: snap.records, schema_version: snap.schemaVersion, bytes: snap.bytes },
+    store: { file: storeFile, sha256: await sha256File(storeFile, pacer), records: snap.records, schema_version: snap.schemaVersion, bytes: snap.bytes },
     data,
     secrets: `not included: provider keys and token hashes stay in ${o.paths.secretsDir}; keep them in a password manager or vault`,
   };

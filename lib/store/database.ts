@@ -83,9 +83,14 @@ export class Database {
    * connection between steps is carried into the copy, while a write through another connection restarts it,
    * so a live store is backed up either through its writer's connection or in a single step.
    */
-  startBackup(dest: string): Promise<OnlineBackup> {
+  /**
+   * An online backup of the database file at `source` into this connection's database. The source is opened
+   * by the backup itself, and each step holds a read transaction on it only while it runs.
+   */
+  startBackupFrom(source: string): Promise<OnlineBackup> {
     return new Promise((resolve, reject) => {
-      const backup = (this.db as unknown as { backup(dest: string, cb: (err: Error | null) => void): RawBackup }).backup(dest, (err) => (err ? reject(err) : resolve(new OnlineBackup(backup))));
+      const raw = this.db as unknown as { backup(file: string, destName: string, sourceName: string, fileIsDest: boolean, cb: (err: Error | null) => void): RawBackup };
+      const backup = raw.backup(source, 'main', 'main', false, (err) => (err ? reject(err) : resolve(new OnlineBackup(backup))));
     });
   }
 

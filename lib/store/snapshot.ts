@@ -1,9 +1,13 @@
 // Consistent copies of a store with SQLite's online backup API, verified before they are put in place.
 
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { freemem } from 'node:os';
 import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Database } from './database.js';
 import { quickCheck } from './integrity.js';
+import type { WriterPacer } from './pace.js';
 import { recordCounts } from './rows.js';
 import { storedSchemaVersion } from './schema.js';
 
@@ -43,48 +47,125 @@ export async function inspectStoreFile(path: string): Promise<BackupInspection> 
   }
 }
 
-/** Pages copied per online-backup step (4 MiB at the default page size). */
-export const SNAPSHOT_STEP_PAGES = 1024;
+/** Pages read into the page cache between two pacing pauses (4 MiB at the default page size). */
+export const WARM_STEP_PAGES = 1024;
+
+/** Size of each read while the store is read into the page cache ahead of the copy. */
+export const PREFETCH_CHUNK_BYTES = 256 * 1024;
+
+export interface SnapshotOptions {
+  onProgress?: (bytesDone: number, bytesTotal: number, phase: SnapshotPhase) => void;
+  /**
+   * The instance keeps serving while this runs: pace every step with this (see WriterPacer). The copy holds a
+   * read snapshot, and while it does the instance's WAL cannot start over: every commit appends to it, and the
+   * kernel allocates and zeroes fresh page-cache pages for it in the instance's commit path. So the store is
+   * first read into the page cache with no snapshot held (see warmStore), and the copy then runs from memory.
+   */
+  pacer?: WriterPacer;
+}
+
+export type SnapshotPhase = 'reading' | 'copying';
 
 /**
- * Writes a snapshot of `storePath` to `dest` from a connection of its own, while the instance may keep
- * writing. The connection first opens a read transaction and holds it for the whole copy: the online backup
- * API then copies that one snapshot step by step (it only restarts when it has to open a read transaction of
- * its own, and a write through another connection — the instance's — would make it). Copying in steps gives
- * real progress, and each step commits to the copy, so its writes reach the disk a few MiB at a time. Then
- * quick_check, rename into place and fsync the directory. A snapshot that fails verification is deleted and
+ * The reads that bring bytes [from, to) of a file into the page cache: `chunk` bytes each, last chunk first.
+ * Read front to back, cache misses look sequential to the kernel, which then reads ahead by up to the
+ * disk's read_ahead_kb (8 MiB on virtio disks) per request; the instance's commit (a WAL write, an fsync, a
+ * few index pages) waits behind such a burst. Read back to front, every read is a standalone random read that
+ * the kernel performs as asked, so no request is larger than one chunk.
+ */
+export function prefetchReads(from: number, to: number, chunk = PREFETCH_CHUNK_BYTES): Array<{ position: number; length: number }> {
+  const reads: Array<{ position: number; length: number }> = [];
+  for (let end = to; end > from; end -= chunk) {
+    const position = Math.max(from, end - chunk);
+    reads.push({ position, length: end - position });
+  }
+  return reads;
+}
+
+async function prefetch(file: FileHandle, chunk: Buffer, from: number, to: number): Promise<void> {
+  for (const r of prefetchReads(from, to, chunk.length)) await file.read(chunk, 0, r.length, r.position);
+}
+
+/**
+ * Reads the whole store file into the page cache, one step's worth of bytes at a time, holding no read
+ * transaction. Skipped when the store would not fit comfortably in free memory: the early pages would be
+ * evicted before the copy reached them.
+ */
+async function warmStore(storePath: string, stepBytes: number, pacer: WriterPacer, onProgress?: (done: number, total: number) => void): Promise<boolean> {
+  const file = await open(storePath, 'r');
+  try {
+    const size = (await file.stat()).size;
+    if (size > freemem() / 2) return false;
+    const chunk = Buffer.allocUnsafe(PREFETCH_CHUNK_BYTES);
+    for (let from = 0; from < size; from += stepBytes) {
+      await prefetch(file, chunk, from, Math.min(size, from + stepBytes));
+      onProgress?.(Math.min(size, from + stepBytes), size);
+      await pacer.pause();
+    }
+    return true;
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * Writes a snapshot of `storePath` to `dest` while the instance may keep writing, with SQLite's online backup
+ * API in a single step: the step holds one read transaction on the store from the first page to the last, so
+ * the copy is exactly the store as it was when the step began and never restarts, whatever the instance
+ * commits meanwhile. Holding that read transaction is what costs the instance (its WAL cannot start over while
+ * it is held, see SnapshotOptions.pacer), so it is held for as short a time as possible: with a pacer the store
+ * is read into the page cache beforehand, and the copy is written with neither a journal nor an fsync per
+ * commit (a half-written copy is never used: it only becomes `dest` after it is fsynced and passes
+ * quick_check). Progress comes from the copy's growing size. A snapshot that fails verification is deleted and
  * reported, never left where a restore could pick it up.
  */
-export async function snapshotStore(
-  storePath: string,
-  dest: string,
-  opts: { onProgress?: (bytesDone: number, bytesTotal: number) => void } = {},
-): Promise<BackupInspection & { durationMs: number }> {
+export async function snapshotStore(storePath: string, dest: string, opts: SnapshotOptions = {}): Promise<BackupInspection & { durationMs: number }> {
   const started = Date.now();
   const tmp = `${dest}.tmp-${process.pid}`;
   rmSync(tmp, { force: true });
-  const db = await Database.open(storePath, { mustExist: true });
+  // Opening the store first gives the usual errors for a missing or unreadable one, and its page size.
+  const probe = await Database.open(storePath, { mustExist: true });
+  let stepBytes: number;
   try {
-    await db.exec('BEGIN');
-    await db.get('SELECT count(*) AS n FROM sqlite_schema'); // the read transaction starts at the first read
-    const pageSize = Number((await db.get<{ page_size: number }>('PRAGMA page_size'))?.page_size ?? 4096);
-    const backup = await db.startBackup(tmp);
+    stepBytes = WARM_STEP_PAGES * Number((await probe.get<{ page_size: number }>('PRAGMA page_size'))?.page_size ?? 4096);
+  } finally {
+    await probe.close();
+  }
+  if (opts.pacer) await warmStore(storePath, stepBytes, opts.pacer, (done, total) => opts.onProgress?.(done, total, 'reading'));
+
+  const copy = await Database.open(tmp);
+  try {
+    await copy.exec('PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF');
+    const total = statSync(storePath).size;
+    const backup = await copy.startBackupFrom(storePath);
+    const progress = setInterval(() => {
+      const done = statOrZero(tmp);
+      opts.onProgress?.(Math.min(done, total), total, 'copying');
+    }, 250);
     try {
-      while (!(await backup.step(SNAPSHOT_STEP_PAGES))) {
-        opts.onProgress?.((backup.pageCount - backup.remaining) * pageSize, backup.pageCount * pageSize);
-      }
-      opts.onProgress?.(backup.pageCount * pageSize, backup.pageCount * pageSize);
+      // A busy source (rare in WAL mode) returns without completing; the next call tries again.
+      while (!(await backup.step(-1))) await sleep(50);
     } finally {
+      clearInterval(progress);
       await backup.finish();
-      await db.exec('COMMIT').catch(() => undefined);
     }
+    const size = statOrZero(tmp);
+    opts.onProgress?.(size, size, 'copying');
   } catch (err) {
+    await copy.close().catch(() => undefined);
     rmSync(tmp, { force: true });
     throw err;
-  } finally {
-    await db.close();
   }
+  await copy.close();
   return finishSnapshot(tmp, dest, started);
+}
+
+function statOrZero(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
 }
 
 /** fsync, verify, then rename into place; a copy that fails verification is removed. */

@@ -48,9 +48,9 @@ export function register(prog: Sade): void {
       let shown = false;
       const set = await createBackup({
         paths: ctx.paths, storePath: ctx.config.storePath, dest, keepDays, instanceDid: loadIdentity(ctx.paths.instanceKey)?.did,
-        onProgress: (written, total) => {
+        onProgress: (done, total, phase) => {
           shown = true;
-          const line = `snapshot ${mib(written)} of about ${mib(total)}`;
+          const line = phase === 'reading' ? `reading the store: ${mib(done)} of ${mib(total)}` : `snapshot ${mib(done)} of about ${mib(total)}`;
           process.stderr.write(interactive ? `\r${line}` : `${line}\n`);
         },
       });
