@@ -79,13 +79,9 @@ export class Database {
   }
 
   /**
-   * Starts SQLite's online backup of this database into `dest`. Steps copy pages; a write through this same
-   * connection between steps is carried into the copy, while a write through another connection restarts it,
-   * so a live store is backed up either through its writer's connection or in a single step.
-   */
-  /**
-   * An online backup of the database file at `source` into this connection's database. The source is opened
-   * by the backup itself, and each step holds a read transaction on it only while it runs.
+   * SQLite's online backup of the database file at `source` into this connection's database. The source is
+   * opened by the backup itself and each step holds a read transaction on it only while it runs, so a write
+   * through another connection between steps restarts the copy: a live store is copied in a single step.
    */
   startBackupFrom(source: string): Promise<OnlineBackup> {
     return new Promise((resolve, reject) => {
@@ -101,11 +97,6 @@ export class Database {
   close(): Promise<void> {
     return new Promise((resolve, reject) => this.db.close((err) => (err ? reject(err) : resolve())));
   }
-
-  /** The underlying connection, for the online backup API. */
-  get raw(): sqlite3.Database {
-    return this.db;
-  }
 }
 
 /** SQLite error codes that mean the disk is full. */
@@ -117,9 +108,6 @@ interface RawBackup {
   step(pages: number, cb: (err: Error | null) => void): void;
   finish(cb?: () => void): void;
   readonly completed: boolean;
-  readonly failed: boolean;
-  readonly remaining: number;
-  readonly pageCount: number;
 }
 
 export class OnlineBackup {
@@ -128,14 +116,6 @@ export class OnlineBackup {
   /** Copies up to `pages` pages (-1: all); resolves true once the copy is complete. */
   step(pages: number): Promise<boolean> {
     return new Promise((resolve, reject) => this.raw.step(pages, (err) => (err ? reject(err) : resolve(this.raw.completed))));
-  }
-
-  get remaining(): number {
-    return this.raw.remaining;
-  }
-
-  get pageCount(): number {
-    return this.raw.pageCount;
   }
 
   finish(): Promise<void> {

@@ -26,11 +26,14 @@ export function corruptStoreError(path: string, detail: string, cause?: unknown)
   );
 }
 
+/** Refuses a store path with no file behind it (SQLite would create an empty store there). */
+export function assertStoreExists(path: string): void {
+  if (!existsSync(path)) throw new SplError('NOT_FOUND', `no store at ${path}`, { fix: 'spl init (or spl serve) creates it' });
+}
+
 /** Opens a connection on a sound store with WAL and synchronous=FULL, migrated to the current schema. */
 export async function openStore(path: string, opts: OpenStoreOptions = {}): Promise<Database> {
-  if (!opts.create && !existsSync(path)) {
-    throw new SplError('NOT_FOUND', `no store at ${path}`, { fix: 'spl init (or spl serve) creates it' });
-  }
+  if (!opts.create) assertStoreExists(path);
   let db: Database;
   try {
     db = await Database.open(path, { readonly: opts.readonly ?? false });

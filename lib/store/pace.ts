@@ -4,7 +4,7 @@ import { statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** What the store's WAL looks like now; a change between two looks means something committed. */
-export function walStamp(storePath: string): string {
+function walStamp(storePath: string): string {
   try {
     const st = statSync(`${storePath}-wal`, { bigint: true });
     return `${st.size}:${st.mtimeNs}`;

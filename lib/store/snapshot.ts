@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Database } from './database.js';
 import { quickCheck } from './integrity.js';
+import { assertStoreExists } from './open.js';
 import type { WriterPacer } from './pace.js';
 import { recordCounts } from './rows.js';
 import { storedSchemaVersion } from './schema.js';
@@ -47,8 +48,8 @@ export async function inspectStoreFile(path: string): Promise<BackupInspection> 
   }
 }
 
-/** Pages read into the page cache between two pacing pauses (4 MiB at the default page size). */
-export const WARM_STEP_PAGES = 1024;
+/** Bytes read into the page cache between two pacing pauses. */
+export const WARM_STEP_BYTES = 4 * 1048576;
 
 /** Size of each read while the store is read into the page cache ahead of the copy. */
 export const PREFETCH_CHUNK_BYTES = 256 * 1024;
@@ -91,18 +92,18 @@ async function prefetch(file: FileHandle, chunk: Buffer, from: number, to: numbe
  * transaction. Skipped when the store would not fit comfortably in free memory: the early pages would be
  * evicted before the copy reached them.
  */
-async function warmStore(storePath: string, stepBytes: number, pacer: WriterPacer, onProgress?: (done: number, total: number) => void): Promise<boolean> {
+async function warmStore(storePath: string, pacer: WriterPacer, onProgress?: (done: number, total: number) => void): Promise<void> {
   const file = await open(storePath, 'r');
   try {
     const size = (await file.stat()).size;
-    if (size > freemem() / 2) return false;
+    if (size > freemem() / 2) return;
     const chunk = Buffer.allocUnsafe(PREFETCH_CHUNK_BYTES);
-    for (let from = 0; from < size; from += stepBytes) {
-      await prefetch(file, chunk, from, Math.min(size, from + stepBytes));
-      onProgress?.(Math.min(size, from + stepBytes), size);
+    for (let from = 0; from < size; from += WARM_STEP_BYTES) {
+      const to = Math.min(size, from + WARM_STEP_BYTES);
+      await prefetch(file, chunk, from, to);
+      onProgress?.(to, size);
       await pacer.pause();
     }
-    return true;
   } finally {
     await file.close();
   }
@@ -123,15 +124,8 @@ export async function snapshotStore(storePath: string, dest: string, opts: Snaps
   const started = Date.now();
   const tmp = `${dest}.tmp-${process.pid}`;
   rmSync(tmp, { force: true });
-  // Opening the store first gives the usual errors for a missing or unreadable one, and its page size.
-  const probe = await Database.open(storePath, { mustExist: true });
-  let stepBytes: number;
-  try {
-    stepBytes = WARM_STEP_PAGES * Number((await probe.get<{ page_size: number }>('PRAGMA page_size'))?.page_size ?? 4096);
-  } finally {
-    await probe.close();
-  }
-  if (opts.pacer) await warmStore(storePath, stepBytes, opts.pacer, (done, total) => opts.onProgress?.(done, total, 'reading'));
+  assertStoreExists(storePath); // the backup would open (and so create) an empty store at a wrong path
+  if (opts.pacer) await warmStore(storePath, opts.pacer, (done, total) => opts.onProgress?.(done, total, 'reading'));
 
   const copy = await Database.open(tmp);
   try {

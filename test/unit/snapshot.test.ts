@@ -75,7 +75,7 @@ t.test('a snapshot is one state of the store, whole, while writes go on', async 
 t.test('a snapshot of a missing store fails and leaves nothing behind', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'spl-snap-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  await t.rejects(snapshotStore(join(dir, 'nope.db'), join(dir, 'copy.db')));
+  await t.rejects(snapshotStore(join(dir, 'nope.db'), join(dir, 'copy.db')), { code: 'NOT_FOUND', message: /no store at .*nope\.db/ });
   const { readdirSync } = await import('node:fs');
   t.same(readdirSync(dir), [], 'no store was created and no copy left behind');
 });
