@@ -1,13 +1,13 @@
 // The startup backup outside the home (SPEC §9): present, sound, recent, and holding at least as many
 // records as the store — the runbook's trap is a backup silently worse than what it protects.
 
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { listGenerations, STARTUP_BACKUP } from '../instance/startup-backup.js';
 import { inspectStoreFile } from '../store/snapshot.js';
 import { ok, skip, warn, type Check } from './check.js';
 import { formatAge, formatBytes, plural } from './format.js';
-import { shellQuote } from './modes.js';
+import { chmodFix, describeProblems, looserThan, shellQuote, type ModeProblem } from './modes.js';
 
 export const STARTUP_BACKUP_MAX_AGE_DAYS = 7;
 
@@ -28,6 +28,10 @@ export const backupsCheck: Check = {
     const backup = await inspectStoreFile(file);
     if (!backup.ok) return warn(`${file} fails quick_check (${backup.problems.slice(0, 2).join('; ')}): it cannot restore anything`, retake);
 
+    const loose = looseBackupFiles([dir, ...(ctx.config?.backup.dest ? [ctx.config.backup.dest] : [])]);
+    if (loose.length > 0) {
+      return warn(`backup files are readable by others (a backup holds every record): ${describeProblems(loose.slice(0, 5))}${loose.length > 5 ? ` and ${loose.length - 5} more` : ''}`, chmodFix(loose));
+    }
     const ageMs = ctx.now() - mtimeMs;
     const generations = listGenerations(dir).length;
     const facts = `${file}: ${plural(backup.records, 'record')}, ${formatBytes(backup.bytes)}, ${formatAge(ageMs)} old${generations > 0 ? `, ${plural(generations, 'older generation')} kept` : ''}`;
@@ -49,3 +53,21 @@ export const backupsCheck: Check = {
     return ok(store?.state === 'sound' ? `${facts}, as many as the store` : facts);
   },
 };
+
+/** Files in the backup directories with any group or other bit: every backup file must be 0600. */
+export function looseBackupFiles(dirs: string[]): ModeProblem[] {
+  const out: ModeProblem[] = [];
+  for (const dir of dirs) {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      const p = looserThan(join(dir, n), 0o600);
+      if (p && statSync(p.path).isFile()) out.push(p);
+    }
+  }
+  return out;
+}

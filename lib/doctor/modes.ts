@@ -3,6 +3,10 @@
 import { lstatSync, statSync } from 'node:fs';
 import { formatMode } from './format.js';
 
+import { shellQuote } from '../kernel/text.js';
+
+export { shellQuote };
+
 export interface ModeProblem {
   path: string;
   mode: number;
@@ -47,8 +51,4 @@ export function ownedByOthers(paths: string[], uid: number): string[] {
       return false;
     }
   });
-}
-
-export function shellQuote(s: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }

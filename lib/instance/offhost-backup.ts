@@ -9,9 +9,9 @@ import { basename, dirname, join } from 'node:path';
 import * as tar from 'tar';
 import { SplError } from '../kernel/errors.js';
 import { WriterPacer } from '../store/pace.js';
-import { inspectStoreFile, snapshotStore, syncFile, type BackupInspection, type SnapshotPhase } from '../store/snapshot.js';
+import { inspectStoreFile, makePrivate, snapshotStore, syncFile, type BackupInspection, type SnapshotPhase } from '../store/snapshot.js';
 import type { HomePaths } from './home.js';
-import { generationName } from './startup-backup.js';
+import { generationName, removeLeftovers } from './startup-backup.js';
 
 export interface BackupSet {
   stamp: string;
@@ -63,6 +63,8 @@ export async function createBackup(o: CreateBackupOptions): Promise<BackupSet> {
       fix: `pick a directory this user (${userInfo().username}) can write, or grant it: install -d -m 0700 -o ${userInfo().username} ${o.dest}`,
     });
   }
+  // A backup killed midway leaves its temporary copy (`*.tmp-<pid>`); the next one removes it.
+  removeLeftovers(o.dest);
   const stamp = generationName(started).slice('hub.db.'.length, -'.bak'.length);
   const storeFile = join(o.dest, `hub.db.${stamp}.bak`);
   if (existsSync(storeFile)) throw new SplError('ALREADY_EXISTS', `${storeFile} already exists; wait a second and retry`);
@@ -92,8 +94,17 @@ export async function createBackup(o: CreateBackupOptions): Promise<BackupSet> {
   let data: BackupSet['data'] = null;
   if (existsSync(o.paths.dataDir)) {
     const dataFile = join(o.dest, `syncro-data.${stamp}.tar.gz`);
-    await tar.c({ gzip: true, file: dataFile, cwd: dirname(o.paths.dataDir), portable: true }, [basename(o.paths.dataDir)]);
-    syncFile(dataFile);
+    // Written under a temporary name, so a backup killed midway never leaves a truncated tarball that looks whole.
+    const dataTmp = `${dataFile}.tmp-${process.pid}`;
+    try {
+      await tar.c({ gzip: true, file: dataTmp, mode: 0o600, cwd: dirname(o.paths.dataDir), portable: true }, [basename(o.paths.dataDir)]);
+      makePrivate(dataTmp);
+      syncFile(dataTmp);
+      renameSync(dataTmp, dataFile);
+    } catch (err) {
+      rmSync(dataTmp, { force: true });
+      throw err;
+    }
     let entries = 0;
     await tar.t({ file: dataFile, onReadEntry: () => void entries++ });
     data = { file: dataFile, sha256: await sha256File(dataFile), entries };
@@ -109,7 +120,9 @@ export async function createBackup(o: CreateBackupOptions): Promise<BackupSet> {
   };
   const manifest = join(o.dest, `manifest.${stamp}.json`);
   writeFileSync(manifest, JSON.stringify(set, null, 2) + '\n', { mode: 0o600 });
+  makePrivate(manifest);
   syncFile(manifest);
+  syncFile(o.dest);
   const pruned = pruneBackups(o.dest, now(), o.keepDays, stamp);
   return { stamp, store: set.store, data, manifest, duration_ms: now() - started, pruned };
 }
@@ -129,31 +142,6 @@ export function pruneBackups(dest: string, now: number, keepDays: number, newest
     }
   }
   return pruned;
-}
-
-export interface ListedBackup {
-  file: string;
-  kind: 'startup' | 'generation' | 'off-host';
-  bytes: number;
-  modified: string;
-}
-
-/** Store backups in a directory, newest first (startup backups, generations and `spl backup create` sets). */
-export function listBackups(dir: string, kind: (name: string) => ListedBackup['kind'] | undefined): ListedBackup[] {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return [];
-  }
-  const out: ListedBackup[] = [];
-  for (const name of names) {
-    const k = kind(name);
-    if (!k) continue;
-    const st = statSync(join(dir, name));
-    out.push({ file: join(dir, name), kind: k, bytes: st.size, modified: new Date(st.mtimeMs).toISOString() });
-  }
-  return out.sort((a, b) => (a.modified < b.modified ? 1 : -1));
 }
 
 /** Verifies a store backup: quick_check, counts, and the manifest's checksum when one sits beside it. */
@@ -194,6 +182,7 @@ export async function restoreBackup(file: string, storePath: string, now: () => 
   }
   const tmp = `${storePath}.restore-${process.pid}`;
   copyFileSync(file, tmp);
+  makePrivate(tmp); // a copy keeps its source's mode; the store is the service user's only
   syncFile(tmp);
   renameSync(tmp, storePath);
   syncFile(dirname(storePath));

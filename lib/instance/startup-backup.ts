@@ -1,31 +1,39 @@
-// The startup backup (SPEC §9), built so that it cannot destroy the good copy it exists to keep:
-// the new snapshot must pass quick_check, and when it holds fewer records than the backup it would replace,
-// that backup is kept as a timestamped generation and a WARN names both counts.
+// The startup backup (SPEC §9), built so that it cannot destroy the good copy it exists to keep: `hub.db.bak`
+// only ever gets better. The new snapshot must pass quick_check; when it holds fewer records than
+// `hub.db.bak`, `hub.db.bak` stays where it is and the new snapshot is written beside it as a generation
+// (`hub.db.<YYYYMMDD-HHMMSS>.bak`), with a WARN naming both counts — so the runbook's literal
+// `cp …/hub.db.bak ~/.syncro/hub.db` always restores the most complete good copy. Pruning never removes the
+// newest generation or the copy holding the most records. Every file here is 0600 in a 0700 directory.
 
-import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { inspectStoreFile, snapshotStore } from '../store/snapshot.js';
+import { bestOf, countRecords, GENERATION, STARTUP_BACKUP, type CatalogEntry } from './backup-catalog.js';
+import { processAlive } from './pidfile.js';
 
-export const STARTUP_BACKUP = 'hub.db.bak';
-const GENERATION = /^hub\.db\.\d{8}-\d{6}(-\d+)?\.bak$/;
+export { STARTUP_BACKUP };
 
 export interface StartupBackupOptions {
   storePath: string;
   dir: string;
   logger: Logger;
   now?: () => number;
-  /** Generations beyond this many, or older than maxAgeDays, are pruned — never the newest. */
+  /** Generations beyond this many, or older than maxAgeDays, are pruned — never the newest, never the best. */
   keepGenerations?: number;
   maxAgeDays?: number;
 }
 
 export interface StartupBackupResult {
+  /** Where the new snapshot went: hub.db.bak, or a generation beside it. */
   path: string;
   records: number;
   durationMs: number;
-  keptGeneration: string | null;
+  /** The generation the new snapshot was written to because hub.db.bak holds more records; null when it replaced hub.db.bak. */
+  generation: string | null;
   pruned: string[];
+  /** Temporary files of an earlier, interrupted backup that were removed. */
+  leftovers: string[];
 }
 
 export function generationName(at: number): string {
@@ -38,40 +46,45 @@ export async function startupBackup(o: StartupBackupOptions): Promise<StartupBac
   const now = o.now ?? Date.now;
   const log = o.logger;
   mkdirSync(o.dir, { recursive: true, mode: 0o700 });
+  chmodSync(o.dir, 0o700);
+  const leftovers = removeLeftovers(o.dir);
+  for (const l of leftovers) log.info({ file: l.file, bytes: l.bytes }, `removed ${l.file} (${l.bytes} bytes), left by a backup that was interrupted`);
+  tightenModes(o.dir, log);
+
   const target = join(o.dir, STARTUP_BACKUP);
   const fresh = join(o.dir, `${STARTUP_BACKUP}.new`);
-  rmSync(fresh, { force: true });
   const snap = await snapshotStore(o.storePath, fresh);
   if (!snap.ok) {
     log.warn({ problems: snap.problems.slice(0, 3) }, `startup backup skipped: the snapshot of ${o.storePath} failed quick_check; ${target} is left as it was`);
     return undefined;
   }
 
-  let keptGeneration: string | null = null;
-  const previous = statOrUndefined(target) ? await inspectStoreFile(target) : undefined;
+  let generation: string | null = null;
+  const previous = exists(target) ? await inspectStoreFile(target) : undefined;
   if (previous && previous.ok && previous.records > snap.records) {
-    keptGeneration = join(o.dir, uniqueGeneration(o.dir, now()));
-    renameSync(target, keptGeneration);
+    generation = join(o.dir, uniqueGeneration(o.dir, now()));
+    renameSync(fresh, generation);
     log.warn(
-      { records: snap.records, previous_records: previous.records, kept: keptGeneration },
-      `startup backup holds fewer records (${snap.records}) than the previous one (${previous.records}); the previous backup is kept as ${keptGeneration}`,
+      { records: snap.records, previous_records: previous.records, kept: target, file: generation },
+      `startup backup holds fewer records (${snap.records}) than ${target} (${previous.records}): ${target} is kept as the best copy, the new snapshot is written beside it as ${generation}`,
     );
-  } else if (previous && !previous.ok) {
-    log.warn({ problems: previous.problems.slice(0, 3) }, `the previous startup backup ${target} failed quick_check; replacing it`);
+  } else {
+    if (previous && !previous.ok) log.warn({ problems: previous.problems.slice(0, 3) }, `the previous startup backup ${target} failed quick_check; replacing it`);
+    renameSync(fresh, target);
   }
-  renameSync(fresh, target);
-  const pruned = pruneGenerations(o.dir, now(), o.keepGenerations ?? 10, o.maxAgeDays ?? 30);
+  const pruned = await pruneGenerations(o.dir, now(), o.keepGenerations ?? 10, o.maxAgeDays ?? 30);
   for (const p of pruned) log.info({ file: p }, 'pruned an old backup generation');
-  log.info({ records: snap.records, bytes: snap.bytes, duration_ms: snap.durationMs, path: target }, 'startup backup written and verified');
-  return { path: target, records: snap.records, durationMs: snap.durationMs, keptGeneration, pruned };
+  const path = generation ?? target;
+  log.info({ records: snap.records, bytes: snap.bytes, duration_ms: snap.durationMs, path }, 'startup backup written and verified');
+  return { path, records: snap.records, durationMs: snap.durationMs, generation, pruned, leftovers: leftovers.map((l) => l.file) };
 }
 
 function uniqueGeneration(dir: string, at: number): string {
   const base = generationName(at);
-  if (!statOrUndefined(join(dir, base))) return base;
+  if (!exists(join(dir, base))) return base;
   for (let i = 1; ; i++) {
     const name = base.replace(/\.bak$/, `-${i}.bak`);
-    if (!statOrUndefined(join(dir, name))) return name;
+    if (!exists(join(dir, name))) return name;
   }
 }
 
@@ -89,23 +102,79 @@ export function listGenerations(dir: string): Array<{ path: string; mtimeMs: num
     .sort((a, b) => b.mtimeMs - a.mtimeMs || (a.path < b.path ? 1 : -1));
 }
 
-function pruneGenerations(dir: string, now: number, keep: number, maxAgeDays: number): string[] {
+/**
+ * Prunes generations beyond `keep` or older than `maxAgeDays`. Two always survive whatever their age: the
+ * newest generation, and the copy holding the most records (hub.db.bak or a generation).
+ */
+async function pruneGenerations(dir: string, now: number, keep: number, maxAgeDays: number): Promise<string[]> {
   const gens = listGenerations(dir);
+  const candidates = gens.filter((g, i) => i > 0 && (i >= keep || now - g.mtimeMs > maxAgeDays * 86_400_000));
+  if (candidates.length === 0) return [];
+  const counted: CatalogEntry[] = [];
+  for (const g of [{ path: join(dir, STARTUP_BACKUP), mtimeMs: mtimeOf(join(dir, STARTUP_BACKUP)) }, ...gens]) {
+    if (g.mtimeMs === undefined) continue;
+    counted.push({ file: g.path, kind: 'generation', bytes: 0, mtimeMs: g.mtimeMs, records: await countRecords(g.path) });
+  }
+  const best = bestOf(counted)?.file;
   const pruned: string[] = [];
-  gens.forEach((g, i) => {
-    if (i === 0) return; // the newest generation always survives
-    if (i >= keep || now - g.mtimeMs > maxAgeDays * 86_400_000) {
-      rmSync(g.path, { force: true });
-      pruned.push(g.path);
-    }
-  });
+  for (const g of candidates) {
+    if (g.path === best) continue;
+    rmSync(g.path, { force: true });
+    pruned.push(g.path);
+  }
   return pruned;
 }
 
-function statOrUndefined(path: string) {
+/** Backup files are 0600 whatever the umask they were written under (earlier releases wrote 0644). */
+function tightenModes(dir: string, log: Logger): void {
+  for (const name of readdirSync(dir)) {
+    const file = join(dir, name);
+    try {
+      const st = statSync(file);
+      if (st.isFile() && (st.mode & 0o077) !== 0) {
+        chmodSync(file, 0o600);
+        log.info({ file }, `${file} was readable by others (mode ${(st.mode & 0o777).toString(8)}); set to 0600`);
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
+/** Temporary files a backup leaves when killed midway: `hub.db.bak.new`, `*.tmp-<pid>` of a pid no longer alive. */
+export function removeLeftovers(dir: string): Array<{ file: string; bytes: number }> {
+  let names: string[];
   try {
-    return statSync(path);
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: Array<{ file: string; bytes: number }> = [];
+  for (const name of names) {
+    const tmp = /\.tmp-(\d+)$/.exec(name);
+    const isLeftover = name === `${STARTUP_BACKUP}.new` || (tmp !== null && (Number(tmp[1]) === process.pid ? false : !processAlive(Number(tmp[1]))));
+    if (!isLeftover) continue;
+    const file = join(dir, name);
+    let bytes = 0;
+    try {
+      bytes = statSync(file).size;
+    } catch {
+      continue;
+    }
+    rmSync(file, { force: true });
+    removed.push({ file, bytes });
+  }
+  return removed;
+}
+
+function mtimeOf(path: string): number | undefined {
+  try {
+    return statSync(path).mtimeMs;
   } catch {
     return undefined;
   }
+}
+
+function exists(path: string): boolean {
+  return mtimeOf(path) !== undefined;
 }

@@ -1,6 +1,6 @@
 // Consistent copies of a store with SQLite's online backup API, verified before they are put in place.
 
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, fchmodSync, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { freemem } from 'node:os';
 import { dirname } from 'node:path';
@@ -127,6 +127,7 @@ export async function snapshotStore(storePath: string, dest: string, opts: Snaps
   assertStoreExists(storePath); // the backup would open (and so create) an empty store at a wrong path
   if (opts.pacer) await warmStore(storePath, opts.pacer, (done, total) => opts.onProgress?.(done, total, 'reading'));
 
+  createPrivateFile(tmp); // SQLite would create it with the umask's mode; a backup is 0600 whatever the umask
   const copy = await Database.open(tmp);
   try {
     await copy.exec('PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF');
@@ -181,6 +182,21 @@ async function finishSnapshot(tmp: string, dest: string, started: number): Promi
   renameSync(tmp, dest);
   syncFile(dirname(dest));
   return { ...inspection, durationMs: Date.now() - started };
+}
+
+/** Creates an empty file that only its owner can read, whatever the umask or the directory's defaults. */
+export function createPrivateFile(path: string): void {
+  const fd = openSync(path, 'wx', 0o600);
+  try {
+    fchmodSync(fd, 0o600);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Sets a file to 0600 (a copy keeps its source's mode; a backup and a restored store are the owner's only). */
+export function makePrivate(path: string): void {
+  chmodSync(path, 0o600);
 }
 
 export function syncFile(path: string): void {

@@ -90,7 +90,7 @@ t.test('create while serving, list, verify, restore round-trip with the same ids
   t.match(v2.stderr, /not a good backup/);
 });
 
-t.test('the trap: delete hub.db, restart twice — the good data is still restorable', async (t) => {
+t.test('the trap: delete hub.db, restart twice — hub.db.bak still holds the good data and the runbook\'s cp restores it', async (t) => {
   const h = await makeHome();
   t.teardown(() => h.cleanup());
   await serve(h);
@@ -99,18 +99,21 @@ t.test('the trap: delete hub.db, restart twice — the good data is still restor
   await serve(h); // startup backup now holds 50
   await stop(h);
   for (const f of ['hub.db', 'hub.db-wal', 'hub.db-shm']) rmSync(join(h.home, f), { force: true });
-  await serve(h);
+  // The runbook's trap needs an empty start; spl refuses it unless asked on purpose (--new-store).
+  await serve(h, ['--new-store']);
   await stop(h);
   await serve(h);
   await stop(h);
   const list = JSON.parse((await runSpl(['backup', 'list', '-o', 'json'], h.env)).stdout);
-  const gen = list.backups.find((b: { kind: string }) => b.kind === 'generation');
-  t.ok(gen, 'the 50-record backup was kept as a generation');
-  const v = await runSpl(['backup', 'verify', gen.file, '-o', 'json'], h.env);
+  const startup = list.backups.find((b: { kind: string }) => b.kind === 'startup');
+  t.match(startup, { records: 50, best: true }, 'hub.db.bak still holds the 50 records, marked best');
+  t.ok(list.backups.filter((b: { kind: string }) => b.kind === 'generation').length >= 1, 'the smaller snapshots were written beside it');
+  const v = await runSpl(['backup', 'verify', startup.file, '-o', 'json'], h.env);
   t.match(JSON.parse(v.stdout), { ok: true, records: 50 });
-  t.match(readFileSync(join(h.home, 'logs', 'spl.log'), 'utf8'), /"level":"WARN".*fewer records \(0\) than the previous one \(50\)/);
-  // The runbook's own manual procedure still works.
-  copyFileSync(gen.file, join(h.home, 'hub.db'));
+  t.match(readFileSync(join(h.home, 'logs', 'spl.log'), 'utf8'), /"level":"WARN".*fewer records \(1\) than .*hub\.db\.bak \(50\)/);
+  // The runbook's own manual procedure, literally: cp …/hub.db.bak ~/.syncro/hub.db.
+  for (const f of ['hub.db', 'hub.db-wal', 'hub.db-shm']) rmSync(join(h.home, f), { force: true });
+  copyFileSync(startup.file, join(h.home, 'hub.db'));
   await serve(h);
   t.equal((await http(h.port, 'GET', '/health')).body.records, 50);
   await stop(h);

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { existsSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync, copyFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -31,25 +31,73 @@ t.test('writes a verified snapshot with the store\'s records', async (t) => {
   t.notOk(existsSync(join(s.backups, 'hub.db.bak.new')), 'no temporary left behind');
 });
 
-t.test('the runbook trap: delete hub.db, restart twice — the good data survives as a generation', async (t) => {
+t.test('the runbook trap: delete hub.db, restart twice — hub.db.bak keeps the good data, the literal cp restores it', async (t) => {
   const s = setup(t);
   await writeRecords(s.store, 40);
   await startupBackup({ storePath: s.store, dir: s.backups, logger: s.logger, now: () => Date.UTC(2026, 10, 1, 12, 0, 0) });
   rmSync(s.store);
-  await writeRecords(s.store, 0); // the instance comes up on an empty store
+  await writeRecords(s.store, 0); // an instance came up on an empty store
   const first = await startupBackup({ storePath: s.store, dir: s.backups, logger: s.logger, now: () => Date.UTC(2026, 10, 2, 12, 0, 0) });
-  t.equal(first!.keptGeneration, join(s.backups, 'hub.db.20261102-120000.bak'));
+  t.equal(first!.generation, join(s.backups, 'hub.db.20261102-120000.bak'), 'the worse snapshot is written beside hub.db.bak');
+  t.equal(first!.path, first!.generation);
   const warn = s.lines.find((l) => l.level === 40);
-  t.match(warn, { records: 0, previous_records: 40, msg: /fewer records \(0\) than the previous one \(40\)/ });
+  t.match(warn, { records: 0, previous_records: 40, msg: /fewer records \(0\) than .*hub\.db\.bak \(40\): .*hub\.db\.bak is kept as the best copy/ });
   await startupBackup({ storePath: s.store, dir: s.backups, logger: s.logger, now: () => Date.UTC(2026, 10, 3, 12, 0, 0) });
+  t.match(await inspectStoreFile(join(s.backups, 'hub.db.bak')), { ok: true, records: 40 }, 'hub.db.bak still holds the 40 records');
   const gens = listGenerations(s.backups);
-  t.equal(gens.length, 1);
-  t.match(await inspectStoreFile(gens[0]!.path), { ok: true, records: 40 }, 'the 40-record backup is still restorable');
-  // Restoring it the runbook's way gives the records back.
-  copyFileSync(gens[0]!.path, s.store);
+  t.equal(gens.length, 2, 'both empty snapshots are generations');
+  for (const g of gens) t.match(await inspectStoreFile(g.path), { ok: true, records: 0 });
+  // The runbook's literal fallback: cp …/hub.db.bak ~/.syncro/hub.db.
+  rmSync(s.store);
+  copyFileSync(join(s.backups, 'hub.db.bak'), s.store);
   const restored = await RecordLog.open(s.store);
-  t.equal(restored.recordCount, 40);
+  t.equal(restored.recordCount, 40, 'every record is back');
   await restored.close();
+  // A store that has grown past hub.db.bak replaces it again.
+  await writeRecords(s.store, 5);
+  const better = await startupBackup({ storePath: s.store, dir: s.backups, logger: s.logger });
+  t.equal(better!.generation, null);
+  t.match(await inspectStoreFile(join(s.backups, 'hub.db.bak')), { ok: true, records: 45 });
+});
+
+t.test('pruning never removes the copy holding the most records, whatever its age', async (t) => {
+  const s = setup(t);
+  await writeRecords(s.store, 30);
+  await startupBackup({ storePath: s.store, dir: s.backups, logger: s.logger });
+  // An old generation (from a release that demoted the good copy) holds the most; hub.db.bak holds fewer.
+  const now = Date.UTC(2026, 10, 27);
+  const old = join(s.backups, generationName(now - 200 * 86_400_000));
+  copyFileSync(join(s.backups, 'hub.db.bak'), old);
+  utimesSync(old, new Date(now - 200 * 86_400_000), new Date(now - 200 * 86_400_000));
+  rmSync(join(s.backups, 'hub.db.bak'));
+  rmSync(s.store);
+  await writeRecords(s.store, 2);
+  await startupBackup({ storePath: s.store, dir: s.backups, logger: s.logger, now: () => now - 1000 });
+  const newest = join(s.backups, generationName(now));
+  copyFileSync(join(s.backups, 'hub.db.bak'), newest);
+  utimesSync(newest, new Date(now), new Date(now));
+  const r = await startupBackup({ storePath: s.store, dir: s.backups, logger: s.logger, now: () => now, keepGenerations: 1, maxAgeDays: 1 });
+  t.same(r!.pruned, [], 'the newest generation and the best copy both stay');
+  t.ok(existsSync(old), 'the 200-day-old generation with 30 records survives');
+  t.match(await inspectStoreFile(old), { ok: true, records: 30 });
+});
+
+t.test('temporary files of an interrupted backup are removed at the next start; every file is 0600 under umask 000', async (t) => {
+  const s = setup(t);
+  await writeRecords(s.store, 3);
+  const previous = process.umask(0);
+  t.teardown(() => process.umask(previous));
+  await startupBackup({ storePath: s.store, dir: s.backups, logger: s.logger });
+  // What a SIGKILL mid-snapshot leaves: the .new file and a .tmp-<pid> of a process that no longer exists.
+  writeFileSync(join(s.backups, 'hub.db.bak.new'), 'x'.repeat(1000));
+  writeFileSync(join(s.backups, 'hub.db.bak.new.tmp-999999999'), 'x'.repeat(15000));
+  writeFileSync(join(s.backups, 'loose.bak'), 'loose', { mode: 0o666 });
+  const r = await startupBackup({ storePath: s.store, dir: s.backups, logger: s.logger });
+  t.same(r!.leftovers.sort(), [join(s.backups, 'hub.db.bak.new'), join(s.backups, 'hub.db.bak.new.tmp-999999999')]);
+  t.ok(s.lines.some((l) => /removed .*hub\.db\.bak\.new\.tmp-999999999 \(15000 bytes\), left by a backup that was interrupted/.test(String(l.msg))));
+  t.same(readdirSync(s.backups).sort(), ['hub.db.bak', 'loose.bak']);
+  for (const n of readdirSync(s.backups)) t.equal(statSync(join(s.backups, n)).mode & 0o777, 0o600, `${n} is 0600`);
+  t.equal(statSync(s.backups).mode & 0o777, 0o700, 'the directory is 0700');
 });
 
 t.test('a corrupt previous backup is replaced; a corrupt snapshot never replaces a good one', async (t) => {

@@ -7,8 +7,8 @@ import { SplError } from '../../kernel/errors.js';
 import { expandTilde } from '../../instance/home.js';
 import { loadIdentity } from '../../instance/identity.js';
 import { startupBackupDir } from '../../instance/backup-paths.js';
-import { createBackup, listBackups, restoreBackup, verifyBackup, type ListedBackup } from '../../instance/offhost-backup.js';
-import { STARTUP_BACKUP } from '../../instance/startup-backup.js';
+import { bestOf, catalog } from '../../instance/backup-catalog.js';
+import { createBackup, restoreBackup, verifyBackup } from '../../instance/offhost-backup.js';
 import { commandContext, type CommandContext, type GlobalFlags } from '../context.js';
 import { printFields, printJson, printTable } from '../output.js';
 import { findInstance } from './lifecycle.js';
@@ -73,16 +73,18 @@ export function register(prog: Sade): void {
     .action(async (flags: BackupFlags) => {
       const ctx = commandContext(flags);
       const dir = startupDir(ctx);
-      const rows: ListedBackup[] = listBackups(dir, (n) => (n === STARTUP_BACKUP ? 'startup' : /^hub\.db\.\d{8}-\d{6}(-\d+)?\.bak$/.test(n) ? 'generation' : undefined));
       const dest = destOf(ctx, flags.dest);
-      if (dest) rows.push(...listBackups(dest, (n) => (/^hub\.db\.\d{8}-\d{6}\.bak$/.test(n) ? 'off-host' : undefined)));
-      if (ctx.json) return printJson({ startup_dir: dir, dest: dest ?? null, backups: rows });
+      const entries = await catalog(dir, dest);
+      const best = bestOf(entries)?.file ?? null;
+      const rows = entries.map((e) => ({ file: e.file, kind: e.kind, records: e.records ?? null, bytes: e.bytes, modified: new Date(e.mtimeMs).toISOString(), best: e.file === best }));
+      if (ctx.json) return printJson({ startup_dir: dir, dest: dest ?? null, best, backups: rows });
       process.stdout.write(`startup backups: ${dir}\n${dest ? `off-host: ${dest}\n` : ''}`);
       if (rows.length === 0) {
         process.stdout.write('no backups yet: spl serve writes the startup backup; spl backup create --dest DIR writes an off-host set\n');
         return;
       }
-      printTable(['KIND', 'MODIFIED', 'SIZE', 'FILE'], rows.map((r) => [r.kind, r.modified, mib(r.bytes), r.file]));
+      printTable(['', 'KIND', 'MODIFIED', 'RECORDS', 'SIZE', 'FILE'], rows.map((r) => [r.best ? '*' : '', r.kind, r.modified, r.records === null ? 'unreadable' : String(r.records), mib(r.bytes), r.file]));
+      if (best) process.stdout.write(`* the best copy (most records): spl backup restore ${best}\n`);
     });
 
   prog

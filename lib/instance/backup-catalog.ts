@@ -1,0 +1,101 @@
+// Every store backup this instance can be restored from, with its record count: the startup backup
+// (`hub.db.bak`), its kept generations, and the off-host sets of `spl backup create`. The "best" copy is the
+// one holding the most records (the newest among equals); pruning never removes it, `spl backup list` marks
+// it, and a missing store names it.
+
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { Database } from '../store/database.js';
+import { inspectStoreFile, type BackupInspection } from '../store/snapshot.js';
+
+export const STARTUP_BACKUP = 'hub.db.bak';
+export const GENERATION = /^hub\.db\.\d{8}-\d{6}(-\d+)?\.bak$/;
+export const OFFHOST_STORE = /^hub\.db\.\d{8}-\d{6}\.bak$/;
+
+export type BackupKind = 'startup' | 'generation' | 'off-host';
+
+export interface CatalogEntry {
+  file: string;
+  kind: BackupKind;
+  bytes: number;
+  mtimeMs: number;
+  /** Records the file holds (its highest sequence); undefined when it cannot be read as a store. */
+  records: number | undefined;
+}
+
+/** The record count of a store file, read cheaply (no integrity check): its highest sequence. */
+export async function countRecords(path: string): Promise<number | undefined> {
+  let db: Database;
+  try {
+    db = await Database.open(path, { readonly: true });
+  } catch {
+    return undefined;
+  }
+  try {
+    const row = await db.get<{ n: number | null }>('SELECT max(sequence) AS n FROM records');
+    return row?.n ?? 0;
+  } catch {
+    return undefined;
+  } finally {
+    await db.close().catch(() => undefined);
+  }
+}
+
+/** Store backups in one directory whose names `kind` recognises, newest first, each with its record count. */
+export async function scanBackups(dir: string, kind: (name: string) => BackupKind | undefined): Promise<CatalogEntry[]> {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const out: CatalogEntry[] = [];
+  for (const name of names) {
+    const k = kind(name);
+    if (!k) continue;
+    const file = join(dir, name);
+    let st;
+    try {
+      st = statSync(file);
+    } catch {
+      continue; // removed while we looked
+    }
+    if (!st.isFile()) continue;
+    out.push({ file, kind: k, bytes: st.size, mtimeMs: st.mtimeMs, records: await countRecords(file) });
+  }
+  return out.sort(newestFirst);
+}
+
+export const startupKind = (n: string): BackupKind | undefined => (n === STARTUP_BACKUP ? 'startup' : GENERATION.test(n) ? 'generation' : undefined);
+export const offhostKind = (n: string): BackupKind | undefined => (OFFHOST_STORE.test(n) ? 'off-host' : undefined);
+
+/** The startup backup and its generations, plus the off-host sets in `dest` when one is configured. */
+export async function catalog(startupDir: string, dest?: string): Promise<CatalogEntry[]> {
+  const entries = await scanBackups(startupDir, startupKind);
+  if (dest !== undefined && dest !== startupDir) entries.push(...(await scanBackups(dest, offhostKind)));
+  return entries.sort(newestFirst);
+}
+
+function newestFirst(a: { mtimeMs: number; file: string }, b: { mtimeMs: number; file: string }): number {
+  return b.mtimeMs - a.mtimeMs || (a.file < b.file ? 1 : -1);
+}
+
+/** The entry holding the most records; the newest among equals. */
+export function bestOf<T extends CatalogEntry>(entries: T[]): T | undefined {
+  let best: T | undefined;
+  for (const e of entries) {
+    if (e.records === undefined) continue;
+    if (!best || e.records > (best.records ?? -1) || (e.records === best.records && e.mtimeMs > best.mtimeMs)) best = e;
+  }
+  return best;
+}
+
+/** The best entry that also passes quick_check (a file that only looks big is skipped), with its inspection. */
+export async function bestVerified(entries: CatalogEntry[]): Promise<{ entry: CatalogEntry; inspection: BackupInspection } | undefined> {
+  const candidates = entries.filter((e) => e.records !== undefined).sort((a, b) => (b.records ?? 0) - (a.records ?? 0) || b.mtimeMs - a.mtimeMs);
+  for (const entry of candidates) {
+    const inspection = await inspectStoreFile(entry.file);
+    if (inspection.ok) return { entry, inspection };
+  }
+  return undefined;
+}
