@@ -1,8 +1,9 @@
 // The store, opened read-only: present, passes quick_check, a schema this binary understands, and how
 // much it holds. A corrupt store gets the runbook's recovery steps; doctor itself never touches the file.
 
-import { existsSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
+import { inspectMissingStore, missingStoreError } from '../instance/store-guard.js';
 import { corruptStoreError } from '../store/open.js';
 import { SCHEMA_VERSION } from '../store/schema.js';
 import { fail, ok, skip, warn, type Check } from './check.js';
@@ -18,13 +19,15 @@ export const storeCheck: Check = {
     const name = dirname(path) === ctx.paths.home ? basename(path) : path;
     switch (view.state) {
       case 'missing':
-        if (existsSync(ctx.paths.instanceKey)) {
-          return fail(
-            `no store at ${path}, though this home has an instance key: hub.db was deleted or moved; spl serve would start an empty one`,
-            `cp ${ctx.config?.backup.dest ? shellQuote(ctx.config.backup.dest) : '$HOME/backups/syncropel'}/hub.db.<date>.bak ${shellQuote(path)}   # or ${ctx.backupDir()}/hub.db.bak if no instance started since`,
-          );
+      {
+        // The same verdict spl serve reaches: a home that had data is refused an empty start.
+        const missing = await inspectMissingStore(ctx.paths, path, ctx.config?.backup.dest, ctx.env);
+        if (missing && missing.evidence.length > 0) {
+          const e = missingStoreError(missing, ctx.now());
+          return fail(`${e.message}; spl serve refuses to start`, e.fix);
         }
         return fail(`no store at ${path}: this instance has not been initialised`, 'spl init');
+      }
       case 'corrupt':
         return fail(`${path} is corrupt (${view.detail}); spl serve refuses it and will not back it up`, corruptStoreError(path, view.detail).fix);
       case 'unreadable':

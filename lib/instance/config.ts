@@ -4,7 +4,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import { isDid } from '../kernel/did.js';
 import { SplError } from '../kernel/errors.js';
-import { storePath, type Env, type HomePaths } from './home.js';
+import { resolve } from 'node:path';
+import { expandTilde, storePath, type Env, type HomePaths } from './home.js';
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -100,9 +101,71 @@ export function readConfigFile(file: string): Table {
   }
 }
 
+/** Every table and key config.toml may hold; anything else is a typo, refused with the nearest valid name. */
+export const CONFIG_KEYS: Record<string, readonly string[]> = {
+  identity: ['actor'],
+  server: ['host', 'port'],
+  store: ['path'],
+  log: ['level'],
+  fleet: ['coordinator_url', 'heartbeat_interval_secs', 'advertised_endpoint', 'token'],
+  backup: ['dest', 'keep_days'],
+};
+
+function rejectUnknownKeys(doc: Table, file: string): void {
+  const tables = Object.keys(CONFIG_KEYS);
+  for (const [name, value] of Object.entries(doc)) {
+    if (!(name in CONFIG_KEYS)) {
+      const isTable = typeof value === 'object' && value !== null && !Array.isArray(value);
+      const allKeys = tables.flatMap((t) => CONFIG_KEYS[t]!.map((k) => ({ t, k })));
+      const hint = isTable
+        ? `; did you mean [${nearest(name, tables)}]?`
+        : (() => {
+            const near = allKeys.find(({ k }) => k === nearest(name, allKeys.map((x) => x.k)));
+            return near ? `; did you mean ${near.k} under [${near.t}]?` : '';
+          })();
+      throw new SplError('INVALID_CONFIG', `${file}: unknown ${isTable ? `table [${name}]` : `key ${name}`}${hint} (tables: ${tables.map((t) => `[${t}]`).join(' ')})`, {
+        field: name,
+        fix: `edit ${file}`,
+      });
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) continue; // table() reports it
+    const keys = CONFIG_KEYS[name]!;
+    for (const key of Object.keys(value as Table)) {
+      if (!keys.includes(key)) {
+        throw new SplError('INVALID_CONFIG', `${file}: unknown key ${key} in [${name}]; did you mean ${nearest(key, keys)}? ([${name}] takes ${keys.join(', ')})`, {
+          field: `${name}.${key}`,
+          fix: `edit ${file}`,
+        });
+      }
+    }
+  }
+}
+
+/** The candidate closest to `word` by edit distance. */
+export function nearest(word: string, candidates: readonly string[]): string {
+  let best = candidates[0]!;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c);
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
 export function loadConfig(paths: HomePaths, env: Env = process.env, flags: ConfigOverrides = {}): Config {
   const file = paths.config;
   const doc = readConfigFile(file);
+  rejectUnknownKeys(doc, file);
   const identity = table(doc, 'identity', file);
   const server = table(doc, 'server', file);
   const store = table(doc, 'store', file);
@@ -136,7 +199,7 @@ export function loadConfig(paths: HomePaths, env: Env = process.env, flags: Conf
       advertisedEndpoint: str(fleet, 'advertised_endpoint', 'fleet', file),
     },
     backup: {
-      dest: str(backup, 'dest', 'backup', file),
+      dest: resolveDest(str(backup, 'dest', 'backup', file), env),
       keepDays: int(backup, 'keep_days', 'backup', file, 1, 3650) ?? 14,
     },
   };
@@ -152,4 +215,9 @@ export function writeDefaultConfig(paths: HomePaths): boolean {
 /** True for addresses that only this machine can reach. */
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** `[backup] dest` as an absolute path (`~/` expanded). */
+function resolveDest(dest: string | undefined, env: Env): string | undefined {
+  return dest === undefined || dest === '' ? undefined : resolve(expandTilde(dest, env));
 }

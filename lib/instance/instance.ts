@@ -2,10 +2,12 @@
 // the graceful shutdown (stop accepting → drain → WAL checkpoint → remove socket and PID file → unlock).
 
 import { rmSync } from 'node:fs';
+import { ENGINE_CONFIG_THREAD } from '../engine/folds/engine-config.js';
+import { validateRecord } from '../kernel/record.js';
 import { SplError, isSplError } from '../kernel/errors.js';
 import { Engine } from '../engine/engine.js';
 import { createApp, DEFAULT_BODY_LIMIT } from '../http/app.js';
-import type { Phase, ReloadState } from '../http/context.js';
+import type { LogDropped, Phase, ReloadState } from '../http/context.js';
 import { closeServer, createListener, listenSocket, listenTcp } from '../http/server.js';
 import { RecordLog } from '../store/record-log.js';
 import { isLoopback, type Config } from './config.js';
@@ -17,6 +19,7 @@ import { inspectPidFile, removePidFile, writePidFile } from './pidfile.js';
 import { describeHolder, tcpPortHolder } from './port-owner.js';
 import { startupBackupDir } from './backup-paths.js';
 import { startupBackup } from './startup-backup.js';
+import { inspectMissingStore, refuseEmptyStart, type MissingStore } from './store-guard.js';
 import { TokenStore } from './tokens.js';
 import { splVersion } from './version.js';
 
@@ -35,8 +38,12 @@ export interface StartOptions {
   now?: () => number;
   /** Told each start-up step as it begins (sd_notify STATUS= and EXTEND_TIMEOUT_USEC=). */
   progress?: (step: string) => void;
+  /** `spl serve --new-store`: the store is missing and an empty one is started on purpose (recorded as a LEARN). */
+  newStore?: boolean;
   /** SIGHUP reload state for GET /v1/instance. */
   reloads?: () => ReloadState;
+  /** Lines the log file dropped (a full disk), for /health. */
+  logDropped?: () => LogDropped;
 }
 
 export interface RunningInstance {
@@ -49,14 +56,8 @@ export interface RunningInstance {
   stop(reason: string): Promise<void>;
 }
 
-export async function startInstance(opts: StartOptions): Promise<RunningInstance> {
-  const { paths, config } = opts;
-  const logger = opts.logger.child({ target: 'syncropel_instance' });
-  const now = opts.now ?? Date.now;
-  const startedAt = now();
-  let phase: Phase = 'starting';
-  const progress = opts.progress ?? ((): void => undefined);
-
+/** What spl serve refuses before it creates anything in the home: a bind that leaves the host, a socket path too long. */
+export function checkServeConfig(paths: HomePaths, config: Config): void {
   if (!isLoopback(config.host)) {
     throw new SplError('INVALID_CONFIG', `server.host ${config.host} is not a loopback address; spl serves only 127.0.0.1 / ::1 (plain HTTP must not leave the host)`, {
       fix: `set host = "127.0.0.1" under [server] in ${paths.config}`,
@@ -67,7 +68,17 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
       fix: 'set SYNCROPEL_HOME to a shorter path',
     });
   }
+}
 
+export async function startInstance(opts: StartOptions): Promise<RunningInstance> {
+  const { paths, config } = opts;
+  const logger = opts.logger.child({ target: 'syncropel_instance' });
+  const now = opts.now ?? Date.now;
+  const startedAt = now();
+  let phase: Phase = 'starting';
+  const progress = opts.progress ?? ((): void => undefined);
+
+  checkServeConfig(paths, config);
   ensureHome(paths);
   progress('taking the home lock');
   const lock = await HomeLock.acquire(paths.lockFile);
@@ -89,6 +100,17 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
     writePidFile(paths.pidFile);
     cleanups.push(() => removePidFile(paths.pidFile));
 
+    // Never start empty over good data: decided before the identity is created (its key is part of the evidence).
+    const backupDest = config.backup.dest;
+    const missing = opts.newStore
+      ? await inspectMissingStore(paths, config.storePath, backupDest, opts.env ?? process.env)
+      : await refuseEmptyStart(paths, config.storePath, backupDest, opts.env ?? process.env, now());
+    if (opts.newStore && !missing) {
+      throw new SplError('USAGE', `--new-store starts an empty store only where none exists, and ${config.storePath} exists`, {
+        fix: `start it as it is: spl serve; to start over, move it aside first: mv ${config.storePath} ${config.storePath}.old.$(date +%s)`,
+      });
+    }
+
     const identity = ensureIdentity(paths.instanceKey);
     if (identity.created) logger.info({ actor: identity.did }, 'instance identity created');
 
@@ -102,6 +124,7 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
       logger.warn({ actor: identity.did }, `store was created by ${storedDid}; this home's key is ${identity.did}`);
     }
     logger.info({ records: log.recordCount, duration_ms: now() - openedAt, store: config.storePath }, 'store opened, quick_check ok');
+    if (opts.newStore && missing) await recordNewStore(log, logger, identity.did, missing, now());
     const backupDir = startupBackupDir(paths.home, identity.did, opts.env ?? process.env);
     progress(`startup backup of ${log.recordCount} records`);
     await startupBackup({ storePath: config.storePath, dir: backupDir, logger: opts.logger.child({ target: 'syncropel_store::backup' }), now });
@@ -125,6 +148,7 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
         did: identity.did, version: splVersion(), pid: process.pid, home: paths.home, storePath: config.storePath,
         bind, socket: paths.socket, startedAt, phase: () => phase,
         ...(opts.reloads ? { reloads: opts.reloads } : {}),
+        ...(opts.logDropped ? { logDropped: opts.logDropped } : {}),
       },
     });
 
@@ -162,12 +186,26 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
         stopping ??= (async () => {
           phase = 'stopping';
           logger.info({ reason }, 'shutting down: no new connections, draining requests');
-          await Promise.all([closeServer(tcp), closeServer(unix)] as Array<Promise<void>>);
-          await log.close();
-          rmSync(paths.socket, { force: true });
-          removePidFile(paths.pidFile);
-          await lock.release();
-          logger.info({ records: log.recordCount }, 'shutdown complete: WAL checkpointed, socket and PID file removed');
+          // Every step runs whatever the one before it did: a full disk may fail the WAL checkpoint, but the
+          // socket, the PID file and the lock are still removed, so nothing is left that looks like a live instance.
+          const failed: string[] = [];
+          const attempt = async (what: string, step: () => unknown): Promise<void> => {
+            try {
+              await step();
+            } catch (err) {
+              failed.push(`${what}: ${(err as Error).message}`);
+            }
+          };
+          await attempt('closing the listeners', () => Promise.all([closeServer(tcp), closeServer(unix)]));
+          await attempt('WAL checkpoint', () => log.close());
+          await attempt('removing the socket', () => rmSync(paths.socket, { force: true }));
+          await attempt('removing the PID file', () => removePidFile(paths.pidFile));
+          await attempt('releasing the home lock', () => lock.release());
+          if (failed.length > 0) {
+            logger.warn({ records: log.recordCount }, `shutdown complete with problems (${failed.join('; ')}); committed records are in the store and its WAL, which the next start replays`);
+          } else {
+            logger.info({ records: log.recordCount }, 'shutdown complete: WAL checkpointed, socket and PID file removed');
+          }
         })();
         return stopping;
       },
@@ -179,3 +217,19 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
   }
 }
 
+
+/** `--new-store`: the empty start is on purpose, and the record log says so (a LEARN on th_engine_config). */
+async function recordNewStore(log: RecordLog, logger: Logger, did: string, missing: MissingStore, at: number): Promise<void> {
+  const best = missing.best;
+  logger.warn(
+    { store: missing.storePath, ...(best ? { file: best.file, previous_records: best.records } : {}) },
+    `--new-store: started an empty store at ${missing.storePath} on purpose${missing.evidence.length ? ` although this home had data (${missing.evidence.join('; ')})` : ''}`,
+  );
+  await log.append([validateRecord({
+    thread: ENGINE_CONFIG_THREAD, actor: did, act: 'LEARN',
+    body: {
+      topic: 'new_store', store: missing.storePath, started_at: new Date(at).toISOString(), evidence: missing.evidence,
+      best_backup: best ? { file: best.file, records: best.records } : null,
+    },
+  })]);
+}

@@ -31,6 +31,11 @@ export const ERRORS = {
   ADDRESS_IN_USE: { status: 500, exit: 1 },
   STORE_CORRUPT: { status: 500, exit: 1 },
   STORE_TOO_NEW: { status: 500, exit: 1 },
+  STORE_MISSING: { status: 500, exit: 1 },
+  STORE_READONLY: { status: 500, exit: 2 },
+  STORE_UNAVAILABLE: { status: 500, exit: 2 },
+  INVALID_HOME: { status: 500, exit: 2 },
+  INVALID_ENCODING: { status: 400, exit: 2 },
   HOME_LOCKED: { status: 409, exit: 1 },
   START_FAILED: { status: 500, exit: 1 },
 } as const satisfies Record<string, { status: number; exit: number }>;

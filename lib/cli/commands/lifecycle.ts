@@ -7,18 +7,20 @@ import { writeDefaultConfig } from '../../instance/config.js';
 import { reportToParent, spawnDaemon } from '../../instance/daemon.js';
 import { ensureHome } from '../../instance/home.js';
 import { ensureIdentity } from '../../instance/identity.js';
-import { startInstance } from '../../instance/instance.js';
+import { checkServeConfig, startInstance } from '../../instance/instance.js';
+import { HomeLock } from '../../instance/lock.js';
+import { refuseEmptyStart } from '../../instance/store-guard.js';
 import { createLogger, type StdoutMode } from '../../instance/logger.js';
 import type { Config } from '../../instance/config.js';
 import type { ReloadState } from '../../http/context.js';
 import { createNotifier } from '../../systemd/notify.js';
 import { stdoutIsJournal } from '../../systemd/journal.js';
-import { inspectPidFile, isSplServe, processAlive } from '../../instance/pidfile.js';
+import { inspectPidFile, isSplServe, processAlive, readPidFile, removePidFile } from '../../instance/pidfile.js';
 import { holdsFile, tcpPortHolder } from '../../instance/port-owner.js';
 import { splVersion } from '../../instance/version.js';
 import { SCHEMA_VERSION } from '../../store/schema.js';
 import { inspectStoreFile } from '../../store/snapshot.js';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { commandContext, splEntry, type CommandContext, type GlobalFlags } from '../context.js';
 import { formatDuration, printFields, printJson } from '../output.js';
 
@@ -51,6 +53,7 @@ export function register(prog: Sade): void {
     .option('--host', 'Loopback address to bind (default 127.0.0.1)')
     .option('--log-level', 'error | warn | info | debug | trace')
     .option('--insecure-localhost', 'Accept TCP requests without a bearer token (loopback only; logs a WARN)')
+    .option('--new-store', 'Start an empty store on purpose where hub.db is missing (refused otherwise; recorded in the log)')
     .action(async (flags: GlobalFlags & { foreground?: boolean }) => serve(flags));
 
   prog
@@ -106,6 +109,8 @@ export function register(prog: Sade): void {
 
 async function init(ctx: CommandContext): Promise<void> {
   process.umask(0o077);
+  // A home whose store went missing is not a new home: init must not hand spl serve an empty store to serve.
+  await refuseEmptyStart(ctx.paths, ctx.config.storePath, ctx.config.backup.dest, ctx.env, Date.now());
   ensureHome(ctx.paths);
   const wroteConfig = writeDefaultConfig(ctx.paths);
   const identity = ensureIdentity(ctx.paths.instanceKey);
@@ -133,10 +138,12 @@ async function serve(flags: GlobalFlags & { foreground?: boolean }): Promise<voi
   const foreground = Boolean(flags.foreground) || isChild || Boolean(ctx.env.NOTIFY_SOCKET) || Boolean(ctx.env.INVOCATION_ID);
   if (foreground) return runForeground(ctx, isChild);
 
+  checkServeConfig(ctx.paths, ctx.config); // before the home is created: nothing is half-made for a config that cannot serve
   ensureHome(ctx.paths);
   const args = ['serve', '--foreground'];
   for (const f of ['port', 'host', 'log-level'] as const) if (flags[f] !== undefined) args.push(`--${f}`, String(flags[f]));
   if (flags['insecure-localhost']) args.push('--insecure-localhost');
+  if (flags['new-store']) args.push('--new-store');
   const ready = await spawnDaemon({ entry: splEntry(), args, outputFile: ctx.paths.daemonOutput, env: ctx.env });
   if (ctx.json) return printJson(ready);
   process.stdout.write(`spl ${splVersion()} serving on ${ready.bind} (pid ${ready.pid}, ${ready.records} records)\n  socket ${ready.socket}\n  logs   ${ctx.paths.logFile}\n`);
@@ -144,6 +151,7 @@ async function serve(flags: GlobalFlags & { foreground?: boolean }): Promise<voi
 
 async function runForeground(ctx: CommandContext, isChild: boolean): Promise<void> {
   process.umask(0o077); // the store, its WAL, logs and keys are for the service user only
+  checkServeConfig(ctx.paths, ctx.config);
   ensureHome(ctx.paths);
   writeDefaultConfig(ctx.paths);
   const stdout: StdoutMode | undefined = isChild ? undefined : stdoutIsJournal(ctx.env) ? 'journal' : process.stdout.isTTY ? 'pretty' : 'prefixed';
@@ -163,8 +171,10 @@ async function runForeground(ctx: CommandContext, isChild: boolean): Promise<voi
     instance = await startInstance({
       paths: ctx.paths, config: ctx.config, logger: logging.root, adminActor: ctx.actor(), env: ctx.env,
       insecureLocalhost: Boolean(ctx.flags['insecure-localhost']),
+      newStore: Boolean(ctx.flags['new-store']),
       progress: (step) => notifier.starting(step),
       reloads: () => ({ ...reload }),
+      ...(logging.file ? { logDropped: () => logging.file!.droppedLines() } : {}),
     });
   } catch (err) {
     const e = isSplError(err) ? err : new SplError('START_FAILED', (err as Error).message, { cause: err });
@@ -234,6 +244,14 @@ async function runForeground(ctx: CommandContext, isChild: boolean): Promise<voi
   });
   const crash = (err: unknown): void => {
     logger.error({ err }, 'unexpected error; exiting (acknowledged records are committed)');
+    // What a clean stop would remove: left behind, they would look like a live instance to the next command.
+    for (const cleanup of [() => rmSync(ctx.paths.socket, { force: true }), () => removePidFile(ctx.paths.pidFile)]) {
+      try {
+        cleanup();
+      } catch {
+        // exiting regardless
+      }
+    }
     notifier.close();
     logging.close();
     process.exit(1);
@@ -297,8 +315,18 @@ async function stop(ctx: CommandContext, timeoutSecs: number): Promise<void> {
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  if (ctx.json) printJson({ stopped: true, pid: found.pid, found_via: found.via });
-  else process.stdout.write(`stopped spl (pid ${found.pid})\n`);
+  // The instance removes its socket and PID file on the way out; one that died instead (SIGKILL, a crash) leaves
+  // them, and `stopped` must not be said over files that still look like a live instance.
+  let left: string[] = [];
+  const lock = await HomeLock.acquire(ctx.paths.lockFile).catch(() => undefined); // free: no instance started since
+  if (lock) {
+    left = [ctx.paths.pidFile, ctx.paths.socket].filter((f) => (f === ctx.paths.pidFile ? readPidFile(f) === found.pid : existsSync(f)));
+    for (const f of left) rmSync(f, { force: true });
+    await lock.release();
+  }
+  const note = left.length > 0 ? `it exited without removing ${left.join(' and ')}, removed now; see ${ctx.paths.logFile}` : undefined;
+  if (ctx.json) printJson({ stopped: true, pid: found.pid, found_via: found.via, ...(note ? { note } : {}) });
+  else process.stdout.write(`stopped spl (pid ${found.pid})${note ? `; ${note}` : ''}\n`);
 }
 
 /**
