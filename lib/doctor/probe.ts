@@ -10,6 +10,8 @@ export interface HealthBody {
   threads: number;
   instance_did: string;
   uptime_secs: number;
+  /** The log file: whether lines are being written, and how many were dropped (a full disk). */
+  log?: { writing: boolean; dropped_lines: number; last_dropped_at?: string; last_error?: string };
 }
 
 export type HealthAnswer =

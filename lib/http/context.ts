@@ -19,6 +19,16 @@ export interface InstanceView {
   phase(): Phase;
   /** SIGHUP reloads so far (spl reload waits for the count to move). */
   reloads?(): ReloadState;
+  /** Log lines the log file could not take (a full or read-only disk). */
+  logDropped?(): LogDropped;
+}
+
+export interface LogDropped {
+  total: number;
+  pending: number;
+  first_at: string | null;
+  last_at: string | null;
+  last_error: string | null;
 }
 
 export interface ReloadState {

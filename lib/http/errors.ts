@@ -3,9 +3,11 @@
 
 import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';
+import { dirname } from 'node:path';
 import { SplError, isSplError } from '../kernel/errors.js';
 
-export function errorEnvelope(logger: Logger) {
+export function errorEnvelope(logger: Logger, now: () => number = Date.now) {
+  const fullDisk = new Throttle(now, 10_000);
   return async function errors(ctx: Context, next: Next): Promise<void> {
     try {
       await next();
@@ -19,7 +21,7 @@ export function errorEnvelope(logger: Logger) {
       }
     } catch (err) {
       const e = toSplError(err);
-      if (e.status >= 500) logger.error({ err, method: ctx.method, path: ctx.path, code: e.code }, 'request failed');
+      if (e.status >= 500 && !(e.code === 'STORAGE_FULL' && fullDisk.quiet())) logger.error({ err, method: ctx.method, path: ctx.path, code: e.code, ...fullDisk.take() }, 'request failed');
       ctx.status = e.status;
       ctx.body = e.toEnvelope();
     }
@@ -30,8 +32,39 @@ function noRoute(ctx: Context): SplError {
   return new SplError('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}; see GET /health and the /v1 API`);
 }
 
+/**
+ * On a full disk every write fails alike: one ERROR line per interval, the next one counting those left out
+ * (`suppressed`), instead of a line per request filling what little space is left.
+ */
+class Throttle {
+  private lastAt = Number.NEGATIVE_INFINITY;
+  private suppressed = 0;
+  constructor(private readonly now: () => number, private readonly intervalMs: number) {}
+
+  /** true when this occurrence should not be logged (one was, less than an interval ago). */
+  quiet(): boolean {
+    if (this.now() - this.lastAt < this.intervalMs) {
+      this.suppressed += 1;
+      return true;
+    }
+    this.lastAt = this.now();
+    return false;
+  }
+
+  take(): { suppressed?: number } {
+    const n = this.suppressed;
+    this.suppressed = 0;
+    return n > 0 ? { suppressed: n } : {};
+  }
+}
+
 function toSplError(err: unknown): SplError {
   if (isSplError(err)) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    const path = (err as NodeJS.ErrnoException).path;
+    return new SplError('STORAGE_FULL', `the disk${path ? ` holding ${path}` : ''} is full; the request was not completed`, { cause: err, fix: `free disk space (df -h${path ? ` ${dirname(path)}` : ''}), then retry` });
+  }
   // koa's own client errors (http-errors with expose) keep their message; everything else is internal.
   const e = err as { status?: number; expose?: boolean; message?: string };
   if (e.expose && typeof e.status === 'number' && e.status >= 400 && e.status < 500) {

@@ -4,6 +4,7 @@
 
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { SplError, type ErrorCode } from '../kernel/errors.js';
 
 export type DaemonMessage =
@@ -19,13 +20,21 @@ export interface DaemonOptions {
 }
 
 export function spawnDaemon(o: DaemonOptions): Promise<Extract<DaemonMessage, { type: 'ready' }>> {
-  const out = openSync(o.outputFile, 'a', 0o600);
+  // serve.out may not be writable (a full or read-only log disk): the instance still starts, and its start-up
+  // result still reaches this terminal over the IPC channel; only stray output after that is lost.
+  let out: number | 'ignore' = 'ignore';
+  let outputProblem: string | undefined;
+  try {
+    out = openSync(o.outputFile, 'a', 0o600);
+  } catch (err) {
+    outputProblem = `${o.outputFile} could not be opened (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}), so the instance's own output was not kept`;
+  }
   const child = spawn(process.execPath, [o.entry, ...o.args], {
     detached: true,
     stdio: ['ignore', out, out, 'ipc'],
     env: o.env,
   });
-  closeSync(out);
+  if (out !== 'ignore') closeSync(out);
   return new Promise((resolve, reject) => {
     let settled = false;
     const finish = (fn: () => void): void => {
@@ -56,7 +65,8 @@ export function spawnDaemon(o: DaemonOptions): Promise<Extract<DaemonMessage, { 
         } catch {
           // no output captured
         }
-        reject(new SplError('START_FAILED', `the instance exited (${signal ?? `code ${code}`}) before it was ready${tail ? `:\n${tail}` : ''}`, { fix: `see ${o.outputFile} and logs/spl.log` }));
+        const detail = tail ? `:\n${tail}` : outputProblem ? ` (${outputProblem})` : ' and printed nothing';
+        reject(new SplError('START_FAILED', `the instance exited (${signal ?? `code ${code}`}) before it was ready${detail}`, { fix: `see ${o.outputFile} and logs/spl.log; df -h ${dirname(o.outputFile)}` }));
       });
     });
   });

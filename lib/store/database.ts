@@ -1,5 +1,7 @@
 // A promise-shaped handle on one node-sqlite3 connection, opened with the store's pragmas.
 
+import { statfsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import sqlite3 from 'sqlite3';
 
 export type Row = Record<string, unknown>;
@@ -99,9 +101,23 @@ export class Database {
   }
 }
 
-/** SQLite error codes that mean the disk is full. */
-export function isDiskFull(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { code?: string }).code === 'SQLITE_FULL';
+/**
+ * Whether a failed write means the disk is full: SQLITE_FULL, or an I/O error (a WAL or -shm write that hit
+ * ENOSPC surfaces as SQLITE_IOERR) while the filesystem holding `path` has no space left.
+ */
+export function isDiskFull(err: unknown, path?: string): boolean {
+  const code = typeof err === 'object' && err !== null ? (err as { code?: string }).code : undefined;
+  if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT') return true;
+  return code === 'SQLITE_IOERR' && path !== undefined && freeBytes(dirname(path)) < 64 * 1024;
+}
+
+function freeBytes(dir: string): number {
+  try {
+    const s = statfsSync(dir);
+    return s.bavail * s.bsize;
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
 }
 
 interface RawBackup {

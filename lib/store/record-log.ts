@@ -2,6 +2,7 @@
 // transaction is in flight joins the next one, so concurrent writers share one COMMIT (and one fsync), and
 // each promise resolves only after its COMMIT returned.
 
+import { dirname } from 'node:path';
 import { SplError } from '../kernel/errors.js';
 import { sealRecord } from '../kernel/id.js';
 import type { RecordDraft, SplRecord, StoredRecord } from '../kernel/record.js';
@@ -198,8 +199,8 @@ export class RecordLog {
       try {
         await this.insert(rows, createdAt);
       } catch (err) {
-        const failure = isDiskFull(err)
-          ? new SplError('STORAGE_FULL', `the disk holding ${this.path} is full; nothing from this request was stored`, { cause: err, fix: 'free disk space (df -h), then retry' })
+        const failure = isDiskFull(err, this.path)
+          ? new SplError('STORAGE_FULL', `the disk holding ${this.path} is full; nothing from this request was stored`, { cause: err, field: 'store', fix: `free space on it (df -h ${dirname(this.path)}), then retry: ingest resumes by itself` })
           : new SplError('STORE_FAILED', `the store could not commit: ${(err as Error).message}; nothing from this request was stored`, { cause: err });
         for (const a of accepted) a.p.reject(failure);
         return;

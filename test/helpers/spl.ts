@@ -58,9 +58,11 @@ export interface RunResult {
   stderr: string;
 }
 
-export function runSpl(args: string[], env: NodeJS.ProcessEnv, opts: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+/** Runs bin/spl; `wrapper` (e.g. setpriv … --) runs it as another user. */
+export function runSpl(args: string[], env: NodeJS.ProcessEnv, opts: { timeoutMs?: number; input?: string } = {}, wrapper: string[] = []): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SPL, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const argv = [...wrapper, process.execPath, SPL, ...args];
+    const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -1,7 +1,7 @@
 // GET /health: liveness and readiness for probes; never auth- or permission-gated.
 
 import type Router from '@koa/router';
-import type { ApiDeps } from '../context.js';
+import type { ApiDeps, LogDropped } from '../context.js';
 
 export function healthRoutes(router: Router, deps: ApiDeps): void {
   router.get('/health', (ctx) => {
@@ -15,6 +15,12 @@ export function healthRoutes(router: Router, deps: ApiDeps): void {
       threads: deps.engine.threadCount,
       instance_did: deps.instance.did,
       uptime_secs: Math.floor((now() - deps.instance.startedAt) / 1000),
+      ...(deps.instance.logDropped ? { log: logState(deps.instance.logDropped()) } : {}),
     };
   });
+}
+
+/** `{"writing":true,"dropped_lines":0}`; while the log disk is full, writing is false and the count grows. */
+function logState(d: LogDropped): Record<string, unknown> {
+  return { writing: d.pending === 0, dropped_lines: d.total, ...(d.total > 0 ? { last_dropped_at: d.last_at, last_error: d.last_error } : {}) };
 }
