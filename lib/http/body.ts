@@ -1,5 +1,6 @@
 // Request bodies: JSON only, size-capped before parsing, with errors that say what was wrong.
 
+import { isUtf8 } from 'node:buffer';
 import type { Context } from 'koa';
 import { SplError } from '../kernel/errors.js';
 
@@ -23,13 +24,54 @@ export async function readJson(ctx: Context, limit: number): Promise<unknown> {
     }
     chunks.push(chunk);
   }
-  const text = Buffer.concat(chunks).toString('utf8');
+  const raw = Buffer.concat(chunks);
+  // A record's id is the hash of what the client sent: bytes that are not UTF-8 would be stored as U+FFFD, a
+  // different record than the one the client hashed. They are refused, naming where.
+  if (!isUtf8(raw)) {
+    const at = firstInvalidUtf8(raw);
+    throw new SplError('INVALID_ENCODING', `request body is not valid UTF-8: byte 0x${raw[at]!.toString(16).padStart(2, '0')} at offset ${at} does not start or continue a UTF-8 character`, {
+      fix: 'send the body encoded as UTF-8 (JSON strings carry any other bytes as \\u escapes or base64)',
+    });
+  }
+  const text = raw.toString('utf8');
   if (text.trim() === '') throw new SplError('INVALID_JSON', 'request body is empty; send a JSON document');
   try {
     return JSON.parse(text);
   } catch (err) {
     throw new SplError('INVALID_JSON', `request body is not valid JSON: ${(err as Error).message}`);
   }
+}
+
+/** Offset of the first byte that breaks UTF-8 (RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF). */
+export function firstInvalidUtf8(buf: Uint8Array): number {
+  let i = 0;
+  while (i < buf.length) {
+    const b = buf[i]!;
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    let need: number;
+    let min: number;
+    let max = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf) [need, min] = [1, 0x80];
+    else if (b === 0xe0) [need, min] = [2, 0xa0];
+    else if (b === 0xed) [need, min, max] = [2, 0x80, 0x9f];
+    else if (b >= 0xe1 && b <= 0xef) [need, min] = [2, 0x80];
+    else if (b === 0xf0) [need, min] = [3, 0x90];
+    else if (b === 0xf4) [need, min, max] = [3, 0x80, 0x8f];
+    else if (b >= 0xf1 && b <= 0xf3) [need, min] = [3, 0x80];
+    else return i;
+    for (let k = 1; k <= need; k++) {
+      const c = buf[i + k];
+      const lo = k === 1 ? min : 0x80;
+      const hi = k === 1 ? max : 0xbf;
+      if (c === undefined) return i; // a character cut off by the end of the body
+      if (c < lo || c > hi) return i + k;
+    }
+    i += need + 1;
+  }
+  return -1;
 }
 
 function tooLarge(size: number, limit: number): SplError {
