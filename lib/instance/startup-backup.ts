@@ -141,7 +141,7 @@ function tightenModes(dir: string, log: Logger): void {
   }
 }
 
-/** Temporary files a backup leaves when killed midway: `hub.db.bak.new`, `*.tmp-<pid>` of a pid no longer alive. */
+/** Temporary files a backup leaves when killed midway: `hub.db.bak.new`, `*.tmp-<pid>` (and its SQLite -journal, -wal, -shm) of a pid no longer alive. */
 export function removeLeftovers(dir: string): Array<{ file: string; bytes: number }> {
   let names: string[];
   try {
@@ -151,7 +151,7 @@ export function removeLeftovers(dir: string): Array<{ file: string; bytes: numbe
   }
   const removed: Array<{ file: string; bytes: number }> = [];
   for (const name of names) {
-    const tmp = /\.tmp-(\d+)$/.exec(name);
+    const tmp = /\.tmp-(\d+)(?:-journal|-wal|-shm)?$/.exec(name);
     const isLeftover = name === `${STARTUP_BACKUP}.new` || (tmp !== null && (Number(tmp[1]) === process.pid ? false : !processAlive(Number(tmp[1]))));
     if (!isLeftover) continue;
     const file = join(dir, name);

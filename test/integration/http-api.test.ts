@@ -94,7 +94,8 @@ t.test('GET /health reports status, version, counts, instance DID and uptime', a
   const r = await http(port, 'GET', '/health');
   t.equal(r.status, 200);
   t.match(String(r.headers['content-type']), /^application\/json/);
-  t.same(Object.keys(r.body).sort(), ['instance_did', 'records', 'status', 'threads', 'uptime_secs', 'version']);
+  t.same(Object.keys(r.body).sort(), ['instance_did', 'log', 'records', 'status', 'threads', 'uptime_secs', 'version']);
+  t.same(r.body.log, { writing: true, dropped_lines: 0 }, 'the log file takes every line');
   t.equal(r.body.status, 'ok');
   t.equal(r.body.version, VERSION);
   t.match(r.body.instance_did, /^did:sync:instance:[0-9a-f]{16}$/);

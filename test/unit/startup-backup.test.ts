@@ -91,11 +91,13 @@ t.test('temporary files of an interrupted backup are removed at the next start; 
   // What a SIGKILL mid-snapshot leaves: the .new file and a .tmp-<pid> of a process that no longer exists.
   writeFileSync(join(s.backups, 'hub.db.bak.new'), 'x'.repeat(1000));
   writeFileSync(join(s.backups, 'hub.db.bak.new.tmp-999999999'), 'x'.repeat(15000));
+  writeFileSync(join(s.backups, 'hub.db.bak.new.tmp-999999999-journal'), 'j');
+  writeFileSync(join(s.backups, `hub.db.bak.new.tmp-${process.ppid}`), 'a live process\'s copy in progress');
   writeFileSync(join(s.backups, 'loose.bak'), 'loose', { mode: 0o666 });
   const r = await startupBackup({ storePath: s.store, dir: s.backups, logger: s.logger });
-  t.same(r!.leftovers.sort(), [join(s.backups, 'hub.db.bak.new'), join(s.backups, 'hub.db.bak.new.tmp-999999999')]);
+  t.same(r!.leftovers.sort(), ['hub.db.bak.new', 'hub.db.bak.new.tmp-999999999', 'hub.db.bak.new.tmp-999999999-journal'].map((n) => join(s.backups, n)));
   t.ok(s.lines.some((l) => /removed .*hub\.db\.bak\.new\.tmp-999999999 \(15000 bytes\), left by a backup that was interrupted/.test(String(l.msg))));
-  t.same(readdirSync(s.backups).sort(), ['hub.db.bak', 'loose.bak']);
+  t.same(readdirSync(s.backups).sort(), ['hub.db.bak', `hub.db.bak.new.tmp-${process.ppid}`, 'loose.bak'], 'a live process\'s temporary file is left alone');
   for (const n of readdirSync(s.backups)) t.equal(statSync(join(s.backups, n)).mode & 0o777, 0o600, `${n} is 0600`);
   t.equal(statSync(s.backups).mode & 0o777, 0o700, 'the directory is 0700');
 });
