@@ -19,19 +19,20 @@ export const backupsCheck: Check = {
     const file = join(dir, STARTUP_BACKUP);
     // Every start takes a verified startup backup.
     const retake = (await ctx.running()) ? 'spl restart' : 'spl serve';
+    // A backup holds every record: any file here that others can read is a leak, whatever else is found.
+    const loose = looseBackupFiles([dir, ...(ctx.config?.backup.dest ? [ctx.config.backup.dest] : [])]);
+    const leak = loose.length > 0
+      ? { text: `backup files are readable by others: ${describeProblems(loose.slice(0, 5))}${loose.length > 5 ? ` and ${loose.length - 5} more` : ''}`, fix: chmodFix(loose) }
+      : undefined;
     let mtimeMs: number;
     try {
       mtimeMs = statSync(file).mtimeMs;
     } catch {
-      return warn(`no startup backup at ${file} (every spl serve takes one)`, retake);
+      return warn(`no startup backup at ${file} (every spl serve takes one)${leak ? `; ${leak.text}` : ''}`, retake);
     }
     const backup = await inspectStoreFile(file);
-    if (!backup.ok) return warn(`${file} fails quick_check (${backup.problems.slice(0, 2).join('; ')}): it cannot restore anything`, retake);
+    if (!backup.ok) return warn(`${file} fails quick_check (${backup.problems.slice(0, 2).join('; ')}): it cannot restore anything${leak ? `; ${leak.text}` : ''}`, retake);
 
-    const loose = looseBackupFiles([dir, ...(ctx.config?.backup.dest ? [ctx.config.backup.dest] : [])]);
-    if (loose.length > 0) {
-      return warn(`backup files are readable by others (a backup holds every record): ${describeProblems(loose.slice(0, 5))}${loose.length > 5 ? ` and ${loose.length - 5} more` : ''}`, chmodFix(loose));
-    }
     const ageMs = ctx.now() - mtimeMs;
     const generations = listGenerations(dir).length;
     const facts = `${file}: ${plural(backup.records, 'record')}, ${formatBytes(backup.bytes)}, ${formatAge(ageMs)} old${generations > 0 ? `, ${plural(generations, 'older generation')} kept` : ''}`;
@@ -44,6 +45,7 @@ export const backupsCheck: Check = {
       });
     }
     if (ageMs > STARTUP_BACKUP_MAX_AGE_DAYS * 86_400_000) problems.push({ text: `older than ${STARTUP_BACKUP_MAX_AGE_DAYS} days`, fix: retake });
+    if (leak) problems.push(leak);
     if (problems.length > 0) return warn(`${facts}; ${problems.map((p) => p.text).join('; ')}`, problems[0]!.fix);
     // Records written since the last start are not in the startup backup by design: that is what
     // off-host backups (spl backup create) are for, so it is reported, not warned about.

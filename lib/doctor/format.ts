@@ -9,8 +9,6 @@ export function formatBytes(n: number): string {
   return `${n} B`;
 }
 
-
 export function formatMode(mode: number): string {
   return '0' + (mode & 0o777).toString(8).padStart(3, '0');
 }
-

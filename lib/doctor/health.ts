@@ -27,9 +27,9 @@ export const healthCheck: Check = {
       return warn(`/health ${where} ok, but the instance runs spl ${b.version} and this CLI is spl ${splVersion()} (restart to run the installed version)`, 'spl restart');
     }
     if (b.log && b.log.dropped_lines > 0) {
-      const now = b.log.writing ? 'writing again' : 'still failing';
+      const state = b.log.writing ? 'writing again' : 'still failing';
       return warn(
-        `/health ${where}: ok, ${facts}; but ${plural(b.log.dropped_lines, 'log line')} could not be written to ${ctx.paths.logFile} (${b.log.last_error ?? 'write failed'}, last at ${b.log.last_dropped_at ?? '?'}; ${now})`,
+        `/health ${where}: ok, ${facts}; but ${plural(b.log.dropped_lines, 'log line')} could not be written to ${ctx.paths.logFile} (${b.log.last_error ?? 'write failed'}, last at ${b.log.last_dropped_at ?? '?'}; ${state})`,
         b.log.writing ? `the log is written again; df -h ${ctx.paths.logsDir} to keep it so` : `free space where the log lives: df -h ${ctx.paths.logsDir}`,
       );
     }

@@ -1,9 +1,8 @@
 // File modes and ownership: which paths are looser than they must be, and the one chmod line that fixes them.
 
 import { lstatSync, statSync } from 'node:fs';
-import { formatMode } from './format.js';
-
 import { shellQuote } from '../kernel/text.js';
+import { formatMode } from './format.js';
 
 export { shellQuote };
 

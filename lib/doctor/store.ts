@@ -4,7 +4,7 @@
 import { statSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { inspectMissingStore, missingStoreError } from '../instance/store-guard.js';
-import { corruptStoreError } from '../store/open.js';
+import { corruptStoreError, readonlyStoreError, writeProblem } from '../store/open.js';
 import { SCHEMA_VERSION } from '../store/schema.js';
 import { fail, ok, skip, warn, type Check } from './check.js';
 import { formatBytes, plural } from './format.js';
@@ -18,8 +18,7 @@ export const storeCheck: Check = {
     const path = view.path;
     const name = dirname(path) === ctx.paths.home ? basename(path) : path;
     switch (view.state) {
-      case 'missing':
-      {
+      case 'missing': {
         // The same verdict spl serve reaches: a home that had data is refused an empty start.
         const missing = await inspectMissingStore(ctx.paths, path, ctx.config?.backup.dest, ctx.env);
         if (missing && missing.evidence.length > 0) {
@@ -30,8 +29,15 @@ export const storeCheck: Check = {
       }
       case 'corrupt':
         return fail(`${path} is corrupt (${view.detail}); spl serve refuses it and will not back it up`, corruptStoreError(path, view.detail).fix);
-      case 'unreadable':
+      case 'unreadable': {
+        // A WAL store on a read-only filesystem cannot even be read (SQLite needs its -shm): say why, as spl serve does.
+        const readonly = writeProblem(path);
+        if (readonly) {
+          const e = readonlyStoreError(path, readonly.reason, readonly.fix);
+          return fail(`${e.message} (reading it fails too: ${view.detail})`, e.fix);
+        }
         return fail(`cannot read ${path}: ${view.detail}`, `ls -l ${shellQuote(path)} (run spl doctor as the user the instance runs as)`);
+      }
       case 'too-new':
         return fail(
           `${path} has schema version ${view.schemaVersion}, but this spl understands up to ${SCHEMA_VERSION}: it was written by a newer release, and spl serve refuses it`,
@@ -42,6 +48,12 @@ export const storeCheck: Check = {
         const wal = sizeOf(`${path}-wal`);
         const size = `${formatBytes(view.bytes)}${wal ? ` + ${formatBytes(wal)} WAL` : ''}`;
         const summary = `${name}: quick_check ok, ${schema}, ${plural(view.records, 'record')}, ${plural(view.threads, 'thread')}, ${size}`;
+        // spl serve refuses a store it cannot write (SQLite would open it read-only and fail every append).
+        const readonly = writeProblem(path);
+        if (readonly) {
+          const e = readonlyStoreError(path, readonly.reason, readonly.fix);
+          return fail(`${summary}; but ${e.message}`, e.fix);
+        }
         const loose = [path, `${path}-wal`, `${path}-shm`].map((f) => looserThan(f, 0o600)).filter((m): m is ModeProblem => m !== undefined);
         if (loose.length > 0) return warn(`${summary}; but ${describeProblems(loose)}`, chmodFix(loose));
         const did = ctx.identity().did;

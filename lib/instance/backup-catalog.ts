@@ -1,12 +1,13 @@
 // Every store backup this instance can be restored from, with its record count: the startup backup
 // (`hub.db.bak`), its kept generations, and the off-host sets of `spl backup create`. The "best" copy is the
 // one holding the most records (the newest among equals); pruning never removes it, `spl backup list` marks
-// it, and a missing store names it.
+// it, and a missing store names it. Temporary files a killed backup left in such a directory are removed here too.
 
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Database } from '../store/database.js';
 import { inspectStoreFile, type BackupInspection } from '../store/snapshot.js';
+import { processAlive } from './pidfile.js';
 
 export const STARTUP_BACKUP = 'hub.db.bak';
 export const GENERATION = /^hub\.db\.\d{8}-\d{6}(-\d+)?\.bak$/;
@@ -98,4 +99,30 @@ export async function bestVerified(entries: CatalogEntry[]): Promise<{ entry: Ca
     if (inspection.ok) return { entry, inspection };
   }
   return undefined;
+}
+
+/** Temporary files a backup leaves when killed midway: `hub.db.bak.new`, `*.tmp-<pid>` (and its SQLite -journal, -wal, -shm) of a pid no longer alive. */
+export function removeLeftovers(dir: string): Array<{ file: string; bytes: number }> {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: Array<{ file: string; bytes: number }> = [];
+  for (const name of names) {
+    const tmp = /\.tmp-(\d+)(?:-journal|-wal|-shm)?$/.exec(name);
+    const isLeftover = name === `${STARTUP_BACKUP}.new` || (tmp !== null && (Number(tmp[1]) === process.pid ? false : !processAlive(Number(tmp[1]))));
+    if (!isLeftover) continue;
+    const file = join(dir, name);
+    let bytes = 0;
+    try {
+      bytes = statSync(file).size;
+    } catch {
+      continue;
+    }
+    rmSync(file, { force: true });
+    removed.push({ file, bytes });
+  }
+  return removed;
 }

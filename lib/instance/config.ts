@@ -116,13 +116,9 @@ function rejectUnknownKeys(doc: Table, file: string): void {
   for (const [name, value] of Object.entries(doc)) {
     if (!(name in CONFIG_KEYS)) {
       const isTable = typeof value === 'object' && value !== null && !Array.isArray(value);
-      const allKeys = tables.flatMap((t) => CONFIG_KEYS[t]!.map((k) => ({ t, k })));
-      const hint = isTable
-        ? `; did you mean [${nearest(name, tables)}]?`
-        : (() => {
-            const near = allKeys.find(({ k }) => k === nearest(name, allKeys.map((x) => x.k)));
-            return near ? `; did you mean ${near.k} under [${near.t}]?` : '';
-          })();
+      // A stray key above every table is usually a key of one of them, written before its header.
+      const key = isTable ? '' : nearest(name, Object.values(CONFIG_KEYS).flat());
+      const hint = isTable ? `; did you mean [${nearest(name, tables)}]?` : `; did you mean ${key} under [${tables.find((t) => CONFIG_KEYS[t]!.includes(key))}]?`;
       throw new SplError('INVALID_CONFIG', `${file}: unknown ${isTable ? `table [${name}]` : `key ${name}`}${hint} (tables: ${tables.map((t) => `[${t}]`).join(' ')})`, {
         field: name,
         fix: `edit ${file}`,

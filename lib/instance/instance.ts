@@ -217,7 +217,6 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
   }
 }
 
-
 /** `--new-store`: the empty start is on purpose, and the record log says so (a LEARN on th_engine_config). */
 async function recordNewStore(log: RecordLog, logger: Logger, did: string, missing: MissingStore, at: number): Promise<void> {
   const best = missing.best;

@@ -11,7 +11,8 @@ import { SplError } from '../kernel/errors.js';
 import { WriterPacer } from '../store/pace.js';
 import { inspectStoreFile, makePrivate, snapshotStore, syncFile, type BackupInspection, type SnapshotPhase } from '../store/snapshot.js';
 import type { HomePaths } from './home.js';
-import { generationName, removeLeftovers } from './startup-backup.js';
+import { removeLeftovers } from './backup-catalog.js';
+import { generationName } from './startup-backup.js';
 
 export interface BackupSet {
   stamp: string;

@@ -23,6 +23,7 @@ export class RotatingFile {
   private fd: number | undefined;
   private size = 0;
   private readonly dropped: DroppedLines = { total: 0, pending: 0, first_at: null, last_at: null, last_error: null };
+  private lastOpenError: unknown;
 
   constructor(
     readonly path: string,
@@ -51,8 +52,6 @@ export class RotatingFile {
     }
     return true;
   }
-
-  private lastOpenError: unknown;
 
   private reopen(): boolean {
     try {

@@ -5,12 +5,11 @@
 // `cp …/hub.db.bak ~/.syncro/hub.db` always restores the most complete good copy. Pruning never removes the
 // newest generation or the copy holding the most records. Every file here is 0600 in a 0700 directory.
 
-import { chmodSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { inspectStoreFile, snapshotStore } from '../store/snapshot.js';
-import { bestOf, countRecords, GENERATION, STARTUP_BACKUP, type CatalogEntry } from './backup-catalog.js';
-import { processAlive } from './pidfile.js';
+import { bestOf, GENERATION, removeLeftovers, scanBackups, STARTUP_BACKUP, startupKind } from './backup-catalog.js';
 
 export { STARTUP_BACKUP };
 
@@ -60,7 +59,7 @@ export async function startupBackup(o: StartupBackupOptions): Promise<StartupBac
   }
 
   let generation: string | null = null;
-  const previous = exists(target) ? await inspectStoreFile(target) : undefined;
+  const previous = existsSync(target) ? await inspectStoreFile(target) : undefined;
   if (previous && previous.ok && previous.records > snap.records) {
     generation = join(o.dir, uniqueGeneration(o.dir, now()));
     renameSync(fresh, generation);
@@ -81,10 +80,10 @@ export async function startupBackup(o: StartupBackupOptions): Promise<StartupBac
 
 function uniqueGeneration(dir: string, at: number): string {
   const base = generationName(at);
-  if (!exists(join(dir, base))) return base;
+  if (!existsSync(join(dir, base))) return base;
   for (let i = 1; ; i++) {
     const name = base.replace(/\.bak$/, `-${i}.bak`);
-    if (!exists(join(dir, name))) return name;
+    if (!existsSync(join(dir, name))) return name;
   }
 }
 
@@ -110,12 +109,7 @@ async function pruneGenerations(dir: string, now: number, keep: number, maxAgeDa
   const gens = listGenerations(dir);
   const candidates = gens.filter((g, i) => i > 0 && (i >= keep || now - g.mtimeMs > maxAgeDays * 86_400_000));
   if (candidates.length === 0) return [];
-  const counted: CatalogEntry[] = [];
-  for (const g of [{ path: join(dir, STARTUP_BACKUP), mtimeMs: mtimeOf(join(dir, STARTUP_BACKUP)) }, ...gens]) {
-    if (g.mtimeMs === undefined) continue;
-    counted.push({ file: g.path, kind: 'generation', bytes: 0, mtimeMs: g.mtimeMs, records: await countRecords(g.path) });
-  }
-  const best = bestOf(counted)?.file;
+  const best = bestOf(await scanBackups(dir, startupKind))?.file; // hub.db.bak and every generation, counted
   const pruned: string[] = [];
   for (const g of candidates) {
     if (g.path === best) continue;
@@ -139,42 +133,4 @@ function tightenModes(dir: string, log: Logger): void {
       // gone meanwhile
     }
   }
-}
-
-/** Temporary files a backup leaves when killed midway: `hub.db.bak.new`, `*.tmp-<pid>` (and its SQLite -journal, -wal, -shm) of a pid no longer alive. */
-export function removeLeftovers(dir: string): Array<{ file: string; bytes: number }> {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return [];
-  }
-  const removed: Array<{ file: string; bytes: number }> = [];
-  for (const name of names) {
-    const tmp = /\.tmp-(\d+)(?:-journal|-wal|-shm)?$/.exec(name);
-    const isLeftover = name === `${STARTUP_BACKUP}.new` || (tmp !== null && (Number(tmp[1]) === process.pid ? false : !processAlive(Number(tmp[1]))));
-    if (!isLeftover) continue;
-    const file = join(dir, name);
-    let bytes = 0;
-    try {
-      bytes = statSync(file).size;
-    } catch {
-      continue;
-    }
-    rmSync(file, { force: true });
-    removed.push({ file, bytes });
-  }
-  return removed;
-}
-
-function mtimeOf(path: string): number | undefined {
-  try {
-    return statSync(path).mtimeMs;
-  } catch {
-    return undefined;
-  }
-}
-
-function exists(path: string): boolean {
-  return mtimeOf(path) !== undefined;
 }

@@ -182,6 +182,8 @@ t.test('a read-only store is refused at start-up with the reason and a fix', { s
   t.notOk(existsSync(join(h.home, 'run', 'spl.pid')), 'no PID file left');
   const status = await runSpl(['status'], h.env);
   t.equal(status.code, 3, 'nothing serves it');
+  const doctor = JSON.parse((await runSpl(['doctor', '-o', 'json'], h.env)).stdout);
+  t.match(doctor.checks.find((c: { id: string }) => c.id === 'store'), { status: 'fail', summary: /cannot be written: .*read-only filesystem/, fix: /remount/ }, 'doctor says what spl serve will refuse');
 });
 
 t.test('a read-only home, and a home or store another user owns: exit 2, one line and a fix', { skip }, async (t) => {
