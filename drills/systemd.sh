@@ -671,6 +671,24 @@ check_healthcheck_down() {
   ct systemctl reset-failed spl-healthcheck.service || true
 }
 
+check_missing_store() {
+  local status_text
+  # shellcheck disable=SC2016 # expanded by the container's sh
+  ct sh -c 'cd /var/lib/spl && for f in hub.db hub.db-wal hub.db-shm; do if [ -e "$f" ]; then mv "$f" "$f.drill-aside"; fi; done'
+  timed 60 start spl
+  if [ "$RC" -ne 0 ] && [ "$RC" -ne 124 ]; then pass "systemctl start spl fails with hub.db moved away (exit $RC)"; else fail "systemctl start spl with hub.db missing: exit $RC (expected a failed start)"; fi
+  check "spl.service failed with exit 2 and is not restarted into the same refusal (RestartPreventExitStatus=2)" "$(prop spl ActiveState)/$(prop spl Result) $(prop spl ExecMainStatus)" "failed/exit-code 2"
+  status_text=$(prop spl StatusText)
+  case $status_text in
+    *"is missing, but this home had data"*"best backup"*) pass "StatusText says why: $status_text" ;;
+    *) fail "StatusText does not say why the start failed (got [$status_text])" ;;
+  esac
+  check "no empty hub.db was made in its place" "$(ct test -e /var/lib/spl/hub.db && echo present || echo absent)" absent
+  # shellcheck disable=SC2016 # expanded by the container's sh
+  ct sh -c 'cd /var/lib/spl && for f in hub.db hub.db-wal hub.db-shm; do if [ -e "$f.drill-aside" ]; then mv "$f.drill-aside" "$f"; fi; done'
+  ct systemctl reset-failed spl || true
+}
+
 phase "1. systemctl start spl (Type=notify: READY=1, STATUS=)"
 check_start
 phase "write traffic: records through the CLI as the spl user"
@@ -691,5 +709,7 @@ phase "5. systemctl stop spl: graceful"
 check_stop
 phase "7b. spl-healthcheck.service while spl is stopped"
 check_healthcheck_down
+phase "8. hub.db missing: systemctl start spl fails, Status: says why, no empty store is made"
+check_missing_store
 
 finish

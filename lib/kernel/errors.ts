@@ -31,7 +31,7 @@ export const ERRORS = {
   ADDRESS_IN_USE: { status: 500, exit: 1 },
   STORE_CORRUPT: { status: 500, exit: 1 },
   STORE_TOO_NEW: { status: 500, exit: 1 },
-  STORE_MISSING: { status: 500, exit: 1 },
+  STORE_MISSING: { status: 500, exit: 2 },
   STORE_READONLY: { status: 500, exit: 2 },
   STORE_UNAVAILABLE: { status: 500, exit: 2 },
   INVALID_HOME: { status: 500, exit: 2 },

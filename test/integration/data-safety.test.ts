@@ -28,14 +28,14 @@ t.test('rm hub.db: serve refuses and names the best backup; the runbook\'s liter
 
   const bak = join(backupDir(h), 'hub.db.bak');
   const refused = await runSpl(['serve', '--port', String(h.port), '--insecure-localhost'], h.env);
-  t.equal(refused.code, 1, 'spl serve refuses');
+  t.equal(refused.code, 2, 'spl serve refuses (exit 2: systemd does not restart into the same refusal)');
   t.match(refused.stderr, /the store .*hub\.db is missing, but this home had data/);
   t.match(refused.stderr, new RegExp(`the best backup is ${bak.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: 50 records, taken \\d+s ago`));
   t.match(refused.stderr, /fix: spl backup restore .*hub\.db\.bak && spl serve .*cp .*hub\.db\.bak .*hub\.db.*spl serve --new-store/);
   t.notOk(existsSync(join(h.home, 'hub.db')), 'no empty store was created');
   t.notOk(existsSync(join(h.home, 'run', 'spl.pid')), 'no PID file left');
   const init = await runSpl(['init'], h.env);
-  t.equal(init.code, 1, 'spl init refuses too');
+  t.equal(init.code, 2, 'spl init refuses too');
   t.notOk(existsSync(join(h.home, 'hub.db')));
 
   const doctor = await runSpl(['doctor', '-o', 'json'], h.env);
