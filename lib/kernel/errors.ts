@@ -10,6 +10,7 @@ export const ERRORS = {
   USAGE: { status: 400, exit: 2 },
   AUTH_REQUIRED: { status: 401, exit: 1 },
   PERMISSION_DENIED: { status: 403, exit: 1 },
+  DID_CLAIM_DENIED: { status: 403, exit: 1 },
   NOT_FOUND: { status: 404, exit: 1 },
   RECORD_NOT_FOUND: { status: 404, exit: 1 },
   THREAD_NOT_FOUND: { status: 404, exit: 1 },
@@ -21,6 +22,9 @@ export const ERRORS = {
   BODY_TOO_LARGE: { status: 413, exit: 2 },
   BATCH_TOO_LARGE: { status: 413, exit: 2 },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, exit: 2 },
+  EXPRESSION_TOO_COSTLY: { status: 422, exit: 2 },
+  REQUEST_TIMEOUT: { status: 408, exit: 1 },
+  HEADERS_TOO_LARGE: { status: 431, exit: 2 },
   RATE_LIMITED: { status: 429, exit: 1 },
   INTERNAL: { status: 500, exit: 1 },
   STORE_FAILED: { status: 500, exit: 1 },
@@ -82,7 +86,7 @@ export interface ErrorEnvelope {
 
 /** Coarse error class for the envelope's `type`, derived from the status. */
 export function errorType(status: number): string {
-  if (status === 400 || status === 405 || status === 413 || status === 415) return 'invalid_request_error';
+  if (status === 400 || status === 405 || status === 408 || status === 413 || status === 415 || status === 422 || status === 431) return 'invalid_request_error';
   if (status === 401) return 'authentication_error';
   if (status === 403) return 'permission_error';
   if (status === 404) return 'not_found_error';
