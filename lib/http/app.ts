@@ -3,9 +3,9 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { ApiDeps, ApiState, Transport } from './context.js';
-import { authenticate } from './auth.js';
 import { errorEnvelope } from './errors.js';
-import { authorize } from './permissions.js';
+import { refuseAmbiguousPaths } from './paths.js';
+import { Routes, type RouteSpec } from './route.js';
 import { configRoutes } from './routes/config.js';
 import { engineRoutes } from './routes/engine.js';
 import { healthRoutes } from './routes/health.js';
@@ -20,6 +20,9 @@ export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 /** Marks which listener a request arrived on: the socket is trusted, TCP needs a bearer token. */
 export const transportOf = new WeakMap<object, Transport>();
 
+/** The routes each app serves, with their gates (for tests that walk every route). */
+export const routeTables = new WeakMap<object, readonly RouteSpec[]>();
+
 export function createApp(deps: ApiDeps): Koa<ApiState> {
   const app = new Koa<ApiState>();
   app.silent = true;
@@ -29,17 +32,21 @@ export function createApp(deps: ApiDeps): Koa<ApiState> {
     ctx.state.transport = transportOf.get(ctx.req) ?? 'tcp';
     await next();
   });
-  app.use(authenticate(deps));
-  app.use(authorize(deps));
-  const router = new Router<ApiState>();
-  healthRoutes(router, deps);
-  instanceRoutes(router, deps);
-  recordRoutes(router, deps);
-  threadRoutes(router, deps);
-  configRoutes(router, deps);
-  trustRoutes(router, deps);
-  engineRoutes(router, deps);
-  tokenRoutes(router, deps);
+  app.use(refuseAmbiguousPaths());
+  // Paths compare exactly (case-sensitive); a trailing slash is the same route. Each route authenticates and
+  // checks the permission resource it declares (route.ts), so the check is always the matched route's.
+  const router = new Router<ApiState>({ sensitive: true });
+  const api = new Routes(router, deps);
+  healthRoutes(api, deps);
+  instanceRoutes(api, deps);
+  recordRoutes(api, deps);
+  threadRoutes(api, deps);
+  configRoutes(api, deps);
+  trustRoutes(api, deps);
+  engineRoutes(api, deps);
+  tokenRoutes(api, deps);
+  routeTables.set(app, api.specs);
+  app.use(api.optionsGate());
   app.use(router.routes());
   // Not `throw: true`: the router only sets the Allow header (which a 405 must carry) when it does not throw;
   // errorEnvelope turns the bare 405/501 it leaves into the error envelope.

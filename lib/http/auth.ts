@@ -26,6 +26,7 @@ export function authenticate(deps: ApiDeps) {
       }
       ctx.state.actor = token.actor;
       ctx.state.token = token.name;
+      ctx.state.claims = [token.actor, ...token.allowed_actors.filter((d) => d !== token.actor)];
       return next();
     }
     if (!deps.auth.tcpRequiresToken) {

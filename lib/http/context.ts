@@ -44,6 +44,8 @@ export interface ReloadState {
 export interface TokenInfo {
   name: string;
   actor: string;
+  /** Further DIDs requests with this token may write records as (besides actor). */
+  allowed_actors: string[];
   created_at: string;
   revoked_at: string | null;
 }
@@ -51,7 +53,7 @@ export interface TokenInfo {
 /** Token storage as the API sees it; the instance layer supplies the implementation. */
 export interface TokenApi {
   verify(secret: string): TokenInfo | undefined;
-  create(name: string, actor: string): { secret: string; info: TokenInfo };
+  create(name: string, actor: string, allowedActors?: readonly string[]): { secret: string; info: TokenInfo };
   revoke(name: string): TokenInfo;
   list(): TokenInfo[];
 }
@@ -81,4 +83,6 @@ export interface ApiState {
   actor: string;
   /** The token's name, for TCP requests that carried one. */
   token?: string;
+  /** The DIDs this request may name as a record's actor (the token's actor and allowed actors); unset = any (socket). */
+  claims?: readonly string[];
 }

@@ -8,6 +8,8 @@ import { SplError } from '../kernel/errors.js';
 export interface TokenInfo {
   name: string;
   actor: string;
+  /** Further DIDs requests with this token may write records as (besides actor). */
+  allowed_actors: string[];
   created_at: string;
   revoked_at: string | null;
 }
@@ -54,13 +56,14 @@ export class TokenStore {
   }
 
   /** Mints a token; the secret is returned once and never stored. */
-  create(name: string, actor: string): { secret: string; info: TokenInfo } {
+  create(name: string, actor: string, allowedActors: readonly string[] = []): { secret: string; info: TokenInfo } {
     if (!NAME.test(name)) throw new SplError('INVALID_REQUEST', `token name ${JSON.stringify(name)} must be 1–64 of A-Z a-z 0-9 . _ -`, { field: 'name' });
     if (this.tokens.some((t) => t.name === name && t.revoked_at === null)) {
       throw new SplError('ALREADY_EXISTS', `a token named ${name} already exists`, { fix: `spl token revoke ${name}, or pick another --name` });
     }
     const secret = 'spl_' + randomBytes(32).toString('base64url');
-    const stored: StoredToken = { name, actor, created_at: new Date(this.now()).toISOString(), revoked_at: null, sha256: hashToken(secret) };
+    const allowed = [...new Set(allowedActors)].filter((d) => d !== actor);
+    const stored: StoredToken = { name, actor, allowed_actors: allowed, created_at: new Date(this.now()).toISOString(), revoked_at: null, sha256: hashToken(secret) };
     this.tokens.push(stored);
     this.save();
     this.index();
@@ -88,5 +91,6 @@ export class TokenStore {
 }
 
 function strip(t: StoredToken): TokenInfo {
-  return { name: t.name, actor: t.actor, created_at: t.created_at, revoked_at: t.revoked_at };
+  // Tokens minted before allowed actors existed have none.
+  return { name: t.name, actor: t.actor, allowed_actors: t.allowed_actors ?? [], created_at: t.created_at, revoked_at: t.revoked_at };
 }

@@ -1,4 +1,4 @@
-// API tokens for TCP clients: spl token create --name N [--actor DID] | list | revoke <name>.
+// API tokens for TCP clients: spl token create --name N [--actor DID] [--allow-actor DID]… | list | revoke <name>.
 
 import type { Sade } from 'sade';
 import type { TokenInfo } from '../../instance/tokens.js';
@@ -11,12 +11,17 @@ export function register(prog: Sade): void {
     .describe('Mint a bearer token for TCP clients; the secret is printed once and stored only as a hash')
     .option('--name', 'A name to list and revoke it by')
     .option('--actor', 'The DID requests with this token act as (default: your actor)')
-    .action(async (flags: GlobalFlags & { name?: string }) => {
+    .option('--allow-actor', 'A further DID this token may write records as (repeatable), e.g. a fleet worker\'s instance DID')
+    .action(async (flags: GlobalFlags & { name?: string; 'allow-actor'?: string | string[] }) => {
       const ctx = commandContext(flags);
-      const res = (await ctx.client().call<TokenInfo & { token: string }>('POST', '/v1/tokens', { name: flags.name === undefined ? undefined : String(flags.name), actor: ctx.actor() })).body;
+      const allow = flags['allow-actor'] === undefined ? [] : ([] as unknown[]).concat(flags['allow-actor']).map(String);
+      const res = (await ctx.client().call<TokenInfo & { token: string }>('POST', '/v1/tokens', {
+        name: flags.name === undefined ? undefined : String(flags.name), actor: ctx.actor(), ...(allow.length > 0 ? { allow_actors: allow } : {}),
+      })).body;
       if (ctx.json) return printJson(res);
       process.stdout.write(`${res.token}\n`);
-      process.stderr.write(`token ${res.name} acts as ${res.actor}. This is the only time it is shown: store it now (e.g. in ${ctx.paths.tokenFile} with mode 0600, or SPL_TOKEN).\n`);
+      const also = res.allowed_actors.length > 0 ? ` (and may write records as ${res.allowed_actors.join(', ')})` : '';
+      process.stderr.write(`token ${res.name} acts as ${res.actor}${also}. This is the only time it is shown: store it now (e.g. in ${ctx.paths.tokenFile} with mode 0600, or SPL_TOKEN).\n`);
     });
 
   prog
@@ -26,7 +31,10 @@ export function register(prog: Sade): void {
       const ctx = commandContext(flags);
       const data = (await ctx.client().call<{ data: TokenInfo[] }>('GET', '/v1/tokens')).body.data;
       if (ctx.json) return printJson(data);
-      printTable(['NAME', 'ACTOR', 'CREATED', 'STATUS'], data.map((t) => [t.name, t.actor, t.created_at, t.revoked_at ? `revoked ${t.revoked_at}` : 'active']));
+      printTable(
+        ['NAME', 'ACTOR', 'CREATED', 'STATUS', 'ALSO WRITES AS'],
+        data.map((t) => [t.name, t.actor, t.created_at, t.revoked_at ? `revoked ${t.revoked_at}` : 'active', (t.allowed_actors ?? []).join(',') || '-']),
+      );
     });
 
   prog

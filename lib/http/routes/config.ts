@@ -1,19 +1,19 @@
 // Engine configuration as folded from th_engine_config: rules per topic, permission rules, toggles.
 
-import type Router from '@koa/router';
 import { SplError } from '../../kernel/errors.js';
 import { validateRecord } from '../../kernel/record.js';
 import { ENGINE_CONFIG_THREAD, RULE_TOPICS, isRuleTopic, rulesOf, toggleEnabled, type Rule } from '../../engine/folds/engine-config.js';
 import { adminRuleCommand } from '../../engine/permissions.js';
-import type { ApiDeps, ApiState } from '../context.js';
+import type { ApiDeps } from '../context.js';
+import { type Routes } from '../route.js';
 
 function view(r: Rule) {
   return { topic: r.topic, name: r.name, enabled: r.enabled, priority: r.priority, expression: r.expression ?? null, body: r.body, record: r.record, sequence: r.sequence, actor: r.actor };
 }
 
-export function configRoutes(router: Router<ApiState>, deps: ApiDeps): void {
-  permissionToggleRoutes(router, deps);
-  router.get('/v1/config/rules', (ctx) => {
+export function configRoutes(api: Routes, deps: ApiDeps): void {
+  permissionToggleRoutes(api, deps);
+  api.get('/v1/config/rules', 'config_read', (ctx) => {
     const topic = ctx.query.topic;
     if (topic !== undefined && (typeof topic !== 'string' || !isRuleTopic(topic))) {
       throw new SplError('INVALID_REQUEST', `topic must be one of ${RULE_TOPICS.join(', ')}`, { field: 'topic' });
@@ -23,11 +23,11 @@ export function configRoutes(router: Router<ApiState>, deps: ApiDeps): void {
     ctx.body = { object: 'list', data: topics.flatMap((t) => rulesOf(deps.engine.config, t, { includeDisabled: all }).map(view)) };
   });
 
-  router.get('/v1/config/permission-rules', (ctx) => {
+  api.get('/v1/config/permission-rules', 'config_read', (ctx) => {
     ctx.body = { object: 'list', data: rulesOf(deps.engine.config, 'permission_rule', { includeDisabled: ctx.query.all === 'true' }).map(view) };
   });
 
-  router.get('/v1/config', (ctx) => {
+  api.get('/v1/config', 'config_read', (ctx) => {
     const c = deps.engine.config;
     ctx.body = {
       object: 'engine_config',
@@ -40,13 +40,13 @@ export function configRoutes(router: Router<ApiState>, deps: ApiDeps): void {
 }
 
 /** The permissions toggle: enable only after the pre-flight proves the admin keeps access. */
-export function permissionToggleRoutes(router: Router<ApiState>, deps: ApiDeps): void {
+export function permissionToggleRoutes(api: Routes, deps: ApiDeps): void {
   async function setEnabled(actor: string, enabled: boolean): Promise<string> {
     const [o] = await deps.log.append([validateRecord({ thread: ENGINE_CONFIG_THREAD, actor, act: 'LEARN', body: { topic: 'permissions_enabled', enabled } })]);
     return o!.record.id;
   }
 
-  router.post('/v1/config/permissions/enable', async (ctx) => {
+  api.post('/v1/config/permissions/enable', 'config_write', async (ctx) => {
     const admin = deps.auth.adminActor;
     const missing = deps.engine.permissions.preflight(admin);
     if (missing.length > 0) {
@@ -59,7 +59,7 @@ export function permissionToggleRoutes(router: Router<ApiState>, deps: ApiDeps):
     ctx.body = { object: 'permissions', enabled: true, record };
   });
 
-  router.post('/v1/config/permissions/disable', async (ctx) => {
+  api.post('/v1/config/permissions/disable', 'config_write', async (ctx) => {
     const record = await setEnabled(ctx.state.actor, false);
     deps.logger.child({ target: 'syncropel_http::permissions' }).warn({ actor: ctx.state.actor, record }, 'permission enforcement disabled');
     ctx.body = { object: 'permissions', enabled: false, record };

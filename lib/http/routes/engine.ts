@@ -1,14 +1,14 @@
 // Engine introspection: the CEL compile cache, expression check/eval, and health rules.
 
-import type Router from '@koa/router';
 import { SplError } from '../../kernel/errors.js';
 import { celEngine, isCelContext, CEL_CONTEXTS, type CelBindings, type CelContext, type CelRecordInput } from '../../engine/cel.js';
 import { rulesOf } from '../../engine/folds/engine-config.js';
 import { trustScore } from '../../engine/folds/trust.js';
 import { readJson } from '../body.js';
-import type { ApiDeps, ApiState } from '../context.js';
+import type { ApiDeps } from '../context.js';
+import { type Routes } from '../route.js';
 
-export function engineRoutes(router: Router<ApiState>, deps: ApiDeps): void {
+export function engineRoutes(api: Routes, deps: ApiDeps): void {
   const now = deps.now ?? Date.now;
 
   function bindings(context: CelContext, actor: string, record: CelRecordInput | null, extra: Record<string, unknown> = {}): CelBindings {
@@ -20,11 +20,11 @@ export function engineRoutes(router: Router<ApiState>, deps: ApiDeps): void {
     return { ...base, record, records: deps.log.recordCount, threads: deps.engine.threadCount } as CelBindings;
   }
 
-  router.get('/v1/engine/expression_cache/stats', (ctx) => {
+  api.get('/v1/engine/expression_cache/stats', 'config_read', (ctx) => {
     ctx.body = { object: 'expression_cache_stats', ...celEngine.stats() };
   });
 
-  router.post('/v1/engine/expr', async (ctx) => {
+  api.post('/v1/engine/expr', 'config_read', async (ctx) => {
     const body = (await readJson(ctx, deps.bodyLimit)) as Record<string, unknown>;
     const expression = body?.expression;
     const context = body?.context ?? 'permission';
@@ -41,7 +41,7 @@ export function engineRoutes(router: Router<ApiState>, deps: ApiDeps): void {
     ctx.body = { object: 'expression', context, expression, ...result };
   });
 
-  router.get('/v1/engine/health', (ctx) => {
+  api.get('/v1/engine/health', 'config_read', (ctx) => {
     const checks = rulesOf(deps.engine.config, 'health_rule').map((rule) => {
       if (rule.expression === undefined) return { name: rule.name, ok: false, error: 'the rule has no expression' };
       const r = celEngine.evaluateBool('health_check', rule.expression, bindings('health_check', ctx.state.actor, null) as CelBindings<'health_check'>);

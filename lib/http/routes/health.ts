@@ -1,10 +1,10 @@
 // GET /health: liveness and readiness for probes; never auth- or permission-gated.
 
-import type Router from '@koa/router';
 import type { ApiDeps, LogDropped } from '../context.js';
+import { OPEN, type Routes } from '../route.js';
 
-export function healthRoutes(router: Router, deps: ApiDeps): void {
-  router.get('/health', (ctx) => {
+export function healthRoutes(api: Routes, deps: ApiDeps): void {
+  api.get('/health', OPEN, (ctx) => {
     const phase = deps.instance.phase();
     const now = deps.now ?? Date.now;
     ctx.status = phase === 'serving' ? 200 : 503;

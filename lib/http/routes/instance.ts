@@ -1,10 +1,10 @@
 // GET /v1/instance: what `spl status` and `spl stop` need to know about the running process.
 
-import type Router from '@koa/router';
 import type { ApiDeps } from '../context.js';
+import { type Routes } from '../route.js';
 
-export function instanceRoutes(router: Router, deps: ApiDeps): void {
-  router.get('/v1/instance', (ctx) => {
+export function instanceRoutes(api: Routes, deps: ApiDeps): void {
+  api.get('/v1/instance', 'config_read', (ctx) => {
     const i = deps.instance;
     const now = deps.now ?? Date.now;
     ctx.body = {

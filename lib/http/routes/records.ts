@@ -1,6 +1,5 @@
 // Records: append (one or a batch), get by id, list with filters, structured query.
 
-import type Router from '@koa/router';
 import { SplError } from '../../kernel/errors.js';
 import { ACTS, isRecordId, validateRecord } from '../../kernel/record.js';
 import { isThreadId } from '../../kernel/thread.js';
@@ -8,16 +7,18 @@ import { isDid } from '../../kernel/did.js';
 import { compileQuery, encodeCursor } from '../../store/query.js';
 import { readJson } from '../body.js';
 import { requirePermission } from '../permissions.js';
+import { assertClaim } from '../claims.js';
 import { ENGINE_CONFIG_THREAD } from '../../engine/folds/engine-config.js';
 import type { ApiDeps } from '../context.js';
 import { intParam, stringParam } from '../params.js';
+import { PER_RECORD, type Routes } from '../route.js';
 
 export const MAX_BATCH = 1000;
 
-export function recordRoutes(router: Router, deps: ApiDeps): void {
+export function recordRoutes(api: Routes, deps: ApiDeps): void {
   const log = deps.logger.child({ target: 'syncropel_http::records' });
 
-  router.post('/v1/records', async (ctx) => {
+  api.post('/v1/records', PER_RECORD, async (ctx) => {
     if (deps.instance.phase() === 'stopping') throw new SplError('UNAVAILABLE', 'the instance is shutting down; retry once it is back');
     const body = await readJson(ctx, deps.bodyLimit);
     const batch = Array.isArray(body);
@@ -25,6 +26,7 @@ export function recordRoutes(router: Router, deps: ApiDeps): void {
     if (items.length === 0) throw new SplError('INVALID_REQUEST', 'the batch is empty; send at least one record');
     if (items.length > MAX_BATCH) throw new SplError('BATCH_TOO_LARGE', `a batch holds at most ${MAX_BATCH} records (got ${items.length}); split it`);
     const drafts = items.map((r, i) => validateRecord(r, batch ? `records[${i}].` : ''));
+    for (const d of drafts) assertClaim(ctx, d.actor);
     for (const d of drafts) {
       const { id: _id, clock, ...rest } = d;
       requirePermission(deps, ctx, d.thread === ENGINE_CONFIG_THREAD ? 'config_write' : 'record_write', clock === undefined ? rest : { ...rest, clock });
@@ -40,7 +42,7 @@ export function recordRoutes(router: Router, deps: ApiDeps): void {
     ctx.body = batch ? outcomes.map((o) => o.record) : outcomes[0]!.record;
   });
 
-  router.get('/v1/records/:id', async (ctx) => {
+  api.get('/v1/records/:id', 'record_read', async (ctx) => {
     const id = ctx.params.id!;
     if (!isRecordId(id)) throw new SplError('INVALID_REQUEST', `${id} is not a record id (64 lowercase hex)`, { field: 'id' });
     const rec = await deps.log.get(id);
@@ -48,7 +50,7 @@ export function recordRoutes(router: Router, deps: ApiDeps): void {
     ctx.body = rec;
   });
 
-  router.get('/v1/records', async (ctx) => {
+  api.get('/v1/records', 'record_read', async (ctx) => {
     const q = ctx.query;
     const limit = intParam(q.limit, 'limit', 1, MAX_BATCH, 100);
     const filter = {
@@ -62,7 +64,7 @@ export function recordRoutes(router: Router, deps: ApiDeps): void {
     ctx.body = { object: 'list', data, next_after_sequence: data.length === limit ? data[data.length - 1]!.sequence : null };
   });
 
-  router.post('/v1/records/query', async (ctx) => {
+  api.post('/v1/records/query', 'record_read', async (ctx) => {
     const compiled = compileQuery(await readJson(ctx, deps.bodyLimit));
     const data = await deps.log.select(compiled);
     ctx.body = { object: 'list', data, next_cursor: data.length === compiled.limit ? encodeCursor(data[data.length - 1]!.sequence) : null };

@@ -1,11 +1,11 @@
 // GET /v1/trust: the trust table (actor, domain, success, total, trust) evaluated now.
 
-import type Router from '@koa/router';
 import { trustTable } from '../../engine/folds/trust.js';
 import type { ApiDeps } from '../context.js';
+import { type Routes } from '../route.js';
 
-export function trustRoutes(router: Router, deps: ApiDeps): void {
-  router.get('/v1/trust', (ctx) => {
+export function trustRoutes(api: Routes, deps: ApiDeps): void {
+  api.get('/v1/trust', 'config_read', (ctx) => {
     const now = (deps.now ?? Date.now)();
     let data = trustTable(deps.engine.trust, now);
     if (typeof ctx.query.actor === 'string') data = data.filter((r) => r.actor === ctx.query.actor);
