@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { isSplError } from '../kernel/errors.js';
 import { isLoopback } from '../instance/config.js';
-import { fail, ok, type Check } from './check.js';
+import { fail, ok, warn, type Check } from './check.js';
 
 export const configCheck: Check = {
   id: 'config',
@@ -15,10 +15,13 @@ export const configCheck: Check = {
       return fail(e.message, isSplError(e) && e.fix ? e.fix : `edit ${file}`);
     }
     const c = ctx.config!;
-    if (!isLoopback(c.host)) {
-      return fail(`server.host ${c.host} is not a loopback address; spl serve refuses to start on it (plain HTTP must not leave the host)`, `set host = "127.0.0.1" under [server] in ${file}`);
-    }
     const source = existsSync(file) ? file : `defaults (no ${file} yet; spl serve writes one)`;
+    if (!isLoopback(c.host)) {
+      return warn(
+        `${source}: bind ${c.host}:${c.port} is reachable beyond this host: every TCP request but /health needs a bearer token, and the traffic is plain HTTP`,
+        `keep it inside a private network or behind a TLS proxy; set host = "127.0.0.1" under [server] in ${file} for loopback only`,
+      );
+    }
     return ok(`${source}: bind ${c.host}:${c.port}, store ${c.storePath}, log level ${c.logLevel}${c.backup.dest ? `, backups to ${c.backup.dest}` : ''}`);
   },
 };

@@ -56,11 +56,15 @@ export interface RunningInstance {
   stop(reason: string): Promise<void>;
 }
 
-/** What spl serve refuses before it creates anything in the home: a bind that leaves the host, a socket path too long. */
-export function checkServeConfig(paths: HomePaths, config: Config): void {
-  if (!isLoopback(config.host)) {
-    throw new SplError('INVALID_CONFIG', `server.host ${config.host} is not a loopback address; spl serves only 127.0.0.1 / ::1 (plain HTTP must not leave the host)`, {
-      fix: `set host = "127.0.0.1" under [server] in ${paths.config}`,
+/**
+ * What spl serve refuses before it creates anything in the home: a bind beyond loopback without TCP auth, a
+ * socket path too long. A non-loopback host (e.g. 0.0.0.0 in a container) is served only while every TCP
+ * request but /health needs a bearer token.
+ */
+export function checkServeConfig(paths: HomePaths, config: Config, opts: { insecureLocalhost?: boolean } = {}): void {
+  if (!isLoopback(config.host) && opts.insecureLocalhost) {
+    throw new SplError('INVALID_CONFIG', `--insecure-localhost turns TCP authentication off, which is allowed on loopback only; server.host is ${config.host}, which other hosts can reach`, {
+      fix: `drop --insecure-localhost (clients then send a bearer token: spl token create --name <name>), or set host = "127.0.0.1" under [server] in ${paths.config}`,
     });
   }
   if (Buffer.byteLength(paths.socket) > MAX_SOCKET_PATH) {
@@ -78,7 +82,7 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
   let phase: Phase = 'starting';
   const progress = opts.progress ?? ((): void => undefined);
 
-  checkServeConfig(paths, config);
+  checkServeConfig(paths, config, { insecureLocalhost: opts.insecureLocalhost });
   ensureHome(paths);
   progress('taking the home lock');
   const lock = await HomeLock.acquire(paths.lockFile);
@@ -136,6 +140,12 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
       opts.logger.child({ target: 'syncropel_http::auth' }).warn('--insecure-localhost: TCP requests are accepted without a bearer token; any local process can act as ' + opts.adminActor);
     }
     const bind = `${config.host}:${config.port}`;
+    if (!isLoopback(config.host)) {
+      opts.logger.child({ target: 'syncropel_http::auth' }).warn(
+        { bind },
+        `serving beyond loopback on ${bind}: every TCP request but /health needs a bearer token; the traffic is plain HTTP (keep it on a private network or behind a TLS proxy)`,
+      );
+    }
     const app = createApp({
       log,
       engine,

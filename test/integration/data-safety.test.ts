@@ -152,14 +152,14 @@ t.test('home problems: one line, a fix, exit 2, no stack trace, nothing created'
   }
 });
 
-t.test('config: a non-loopback host is refused before anything is created; an unknown table gets the nearest name', async (t) => {
+t.test('config: a non-loopback host without TCP auth is refused before anything is created; an unknown table gets the nearest name', async (t) => {
   const h = await makeHome();
   t.teardown(() => h.cleanup());
   mkdirSync(h.home, { recursive: true });
   writeFileSync(join(h.home, 'config.toml'), '[server]\nhost = "0.0.0.0"\n');
-  const r = await runSpl(['serve', '--port', String(h.port)], h.env);
+  const r = await runSpl(['serve', '--port', String(h.port), '--insecure-localhost'], h.env);
   t.equal(r.code, 2);
-  t.match(r.stderr, /server\.host 0\.0\.0\.0 is not a loopback address/);
+  t.match(r.stderr, /server\.host is 0\.0\.0\.0, which other hosts can reach/);
   t.same(readdirSync(h.home), ['config.toml'], 'no keys/, logs/, run/ or secrets/ were created');
   t.notOk(existsSync(join(h.dir, '.syncro-data')), 'no .syncro-data either');
 

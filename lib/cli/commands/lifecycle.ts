@@ -50,7 +50,7 @@ export function register(prog: Sade): void {
     .describe('Start the instance in the background and return once it is ready')
     .option('--foreground', 'Stay in the foreground (automatic under systemd)')
     .option('--port', 'TCP port (default 9100)')
-    .option('--host', 'Loopback address to bind (default 127.0.0.1)')
+    .option('--host', 'Address to bind (default 127.0.0.1; beyond loopback only with TCP auth on, e.g. 0.0.0.0 in a container)')
     .option('--log-level', 'error | warn | info | debug | trace')
     .option('--insecure-localhost', 'Accept TCP requests without a bearer token (loopback only; logs a WARN)')
     .option('--new-store', 'Start an empty store on purpose where hub.db is missing (refused otherwise; recorded in the log)')
@@ -138,7 +138,7 @@ async function serve(flags: GlobalFlags & { foreground?: boolean }): Promise<voi
   const foreground = Boolean(flags.foreground) || isChild || Boolean(ctx.env.NOTIFY_SOCKET) || Boolean(ctx.env.INVOCATION_ID);
   if (foreground) return runForeground(ctx, isChild);
 
-  checkServeConfig(ctx.paths, ctx.config); // before the home is created: nothing is half-made for a config that cannot serve
+  checkServeConfig(ctx.paths, ctx.config, { insecureLocalhost: Boolean(ctx.flags['insecure-localhost']) }); // before the home is created: nothing is half-made for a config that cannot serve
   ensureHome(ctx.paths);
   const args = ['serve', '--foreground'];
   for (const f of ['port', 'host', 'log-level'] as const) if (flags[f] !== undefined) args.push(`--${f}`, String(flags[f]));
@@ -151,7 +151,7 @@ async function serve(flags: GlobalFlags & { foreground?: boolean }): Promise<voi
 
 async function runForeground(ctx: CommandContext, isChild: boolean): Promise<void> {
   process.umask(0o077); // the store, its WAL, logs and keys are for the service user only
-  checkServeConfig(ctx.paths, ctx.config);
+  checkServeConfig(ctx.paths, ctx.config, { insecureLocalhost: Boolean(ctx.flags['insecure-localhost']) });
   ensureHome(ctx.paths);
   writeDefaultConfig(ctx.paths);
   const stdout: StdoutMode | undefined = isChild ? undefined : stdoutIsJournal(ctx.env) ? 'journal' : process.stdout.isTTY ? 'pretty' : 'prefixed';
