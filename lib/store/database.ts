@@ -58,28 +58,6 @@ export class Database {
     });
   }
 
-  /** Streams rows one at a time; resolves with the row count once all have been seen. */
-  each<T = Row>(sql: string, params: Params, onRow: (row: T) => void): Promise<number> {
-    return new Promise((resolve, reject) => {
-      let failure: unknown;
-      this.db.each(
-        sql,
-        params,
-        (err: Error | null, row: T) => {
-          if (err) failure = err;
-          else if (failure === undefined) {
-            try {
-              onRow(row);
-            } catch (e) {
-              failure = e;
-            }
-          }
-        },
-        (err: Error | null, count: number) => (err || failure ? reject(err ?? failure) : resolve(count)),
-      );
-    });
-  }
-
   /**
    * SQLite's online backup of the database file at `source` into this connection's database. The source is
    * opened by the backup itself and each step holds a read transaction on it only while it runs, so a write

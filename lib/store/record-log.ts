@@ -8,7 +8,7 @@ import { sealRecord } from '../kernel/id.js';
 import type { RecordDraft, SplRecord, StoredRecord } from '../kernel/record.js';
 import { Database, isDiskFull } from './database.js';
 import { openStore, type OpenStoreOptions } from './open.js';
-import { RECORD_COLUMNS, rowToRecord, type RecordRow } from './rows.js';
+import { RECORD_COLUMNS, rowToRecord, scanPaged, type RecordRow } from './rows.js';
 import { getMeta, setMeta } from './schema.js';
 
 export interface AppendOutcome {
@@ -287,9 +287,9 @@ export class RecordLog {
     return rows.map(rowToRecord);
   }
 
-  /** Streams every record in sequence order (fold rebuilds). */
+  /** Every record after `afterSequence` in sequence order, a page at a time (fold rebuilds). */
   scan(afterSequence: number, onRecord: (r: StoredRecord) => void): Promise<number> {
-    return this.reader.each<RecordRow>(`SELECT ${COLUMNS} FROM records WHERE sequence > ? ORDER BY sequence`, [afterSequence], (row) => onRecord(rowToRecord(row)));
+    return scanPaged(this.reader, undefined, afterSequence, onRecord);
   }
 
   async getMeta(key: string): Promise<string | undefined> {

@@ -44,8 +44,35 @@ export async function recordCounts(db: Database): Promise<{ records: number; thr
   return { records: row?.records ?? 0, threads: row?.threads ?? 0 };
 }
 
-/** Streams the records on one thread, or of one act, in store order. */
+/** Rows per page when a whole table (or a thread's part of it) is read. */
+export const SCAN_PAGE = 1000;
+
+/**
+ * Records after `afterSequence` that match `where` (a condition over bound `params`), in store order, read a page
+ * at a time (`sequence > last LIMIT n`) so memory holds one page, not the result set: the driver's row stream
+ * queues every row it has read ahead of the consumer, which on a 1M-record store was over a gigabyte.
+ */
+export async function scanPaged(
+  db: Database,
+  where: { sql: string; params: unknown[] } | undefined,
+  afterSequence: number,
+  onRecord: (r: StoredRecord) => void,
+  pageSize = SCAN_PAGE,
+): Promise<number> {
+  const sql = `SELECT ${RECORD_COLUMNS} FROM records WHERE sequence > ?${where ? ` AND ${where.sql}` : ''} ORDER BY sequence LIMIT ?`;
+  let after = afterSequence;
+  let count = 0;
+  for (;;) {
+    const rows = await db.all<RecordRow>(sql, [after, ...(where?.params ?? []), pageSize]);
+    for (const row of rows) onRecord(rowToRecord(row));
+    count += rows.length;
+    if (rows.length < pageSize) return count;
+    after = rows[rows.length - 1]!.sequence;
+  }
+}
+
+/** The records on one thread, or of one act, in store order. */
 export function scanWhere(db: Database, where: { thread: string } | { act: string }, onRecord: (r: StoredRecord) => void): Promise<number> {
   const [column, value] = 'thread' in where ? ['thread', where.thread] : ['act', where.act];
-  return db.each<RecordRow>(`SELECT ${RECORD_COLUMNS} FROM records WHERE ${column} = ? ORDER BY sequence`, [value], (row) => onRecord(rowToRecord(row)));
+  return scanPaged(db, { sql: `${column} = ?`, params: [value] }, 0, onRecord);
 }

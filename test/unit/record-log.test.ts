@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { RecordLog } from '../../lib/store/record-log.js';
 import { Database } from '../../lib/store/database.js';
 import { SCHEMA_VERSION } from '../../lib/store/schema.js';
+import { scanPaged } from '../../lib/store/rows.js';
 import { validateRecord } from '../../lib/kernel/record.js';
 
 const ALICE = 'did:sync:user:alice';
@@ -167,4 +168,27 @@ t.test('a group larger than one statement commits atomically across statements',
   const done = await Promise.all([log.append(many(1)), log.append(many(2)), log.append(many(3)), log.append(many(4))]);
   t.same(done.map((d) => d.length), [1000, 1000, 1000, 1000]);
   t.equal(log.recordCount, 4000);
+});
+
+t.test('paged scans see every record once, in order, at every page boundary', async (t) => {
+  const path = tmpStore(t);
+  const log = await RecordLog.open(path, { create: true });
+  t.teardown(() => log.close());
+  const drafts = Array.from({ length: 25 }, (_, i) => draft({ thread: i % 3 === 0 ? TH2 : TH, body: { i } }));
+  await log.append(drafts);
+  const db = await Database.open(path, { readonly: true });
+  t.teardown(() => db.close());
+  for (const page of [1, 4, 5, 24, 25, 26, 1000]) {
+    const all: number[] = [];
+    t.equal(await scanPaged(db, undefined, 0, (r) => all.push(r.sequence), page), 25, `page ${page}: count`);
+    t.same(all, Array.from({ length: 25 }, (_, i) => i + 1), `page ${page}: every record in order`);
+    const tail: number[] = [];
+    await scanPaged(db, undefined, 20, (r) => tail.push(r.sequence), page);
+    t.same(tail, [21, 22, 23, 24, 25], `page ${page}: after a sequence`);
+    const th2: number[] = [];
+    await scanPaged(db, { sql: 'thread = ?', params: [TH2] }, 0, (r) => th2.push((r.body as { i: number }).i), page);
+    t.same(th2, [0, 3, 6, 9, 12, 15, 18, 21, 24], `page ${page}: with a condition`);
+  }
+  const empty: number[] = [];
+  t.equal(await scanPaged(db, { sql: 'thread = ?', params: ['th_none'] }, 0, (r) => empty.push(r.sequence), 5), 0);
 });
