@@ -1,14 +1,23 @@
 // CEL for governance rules (SPEC §4, §10): per-context compile and check, a bounded cache of compiled programs, and evaluation to plain JS.
 
 import {
-  CelScalar, celEnv, celFunc, celType, isCelError, isCelList, isCelMap, isCelType, isCelUint, objectType, parse, plan,
-  type CelEnv, type CelError, type CelFunc, type CelInput, type CelValue,
+  CelScalar, celEnv, celFunc, celList, celType, isCelError, isCelList, isCelMap, isCelType, isCelUint, listType, objectType, parse, plan,
+  type CelEnv, type CelError, type CelFunc, type CelInput, type CelList, type CelValue,
 } from '@bufbuild/cel';
 import { toJson } from '@bufbuild/protobuf';
 import { isReflectMessage } from '@bufbuild/protobuf/reflect';
 import { TimestampSchema, timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { SplError } from '../kernel/errors.js';
 import type { StoredRecord } from '../kernel/record.js';
+import {
+  APPEND_FUNCTION, CelCostError, INTERNAL_FUNCTIONS, LOOP_FUNCTION, RULE_BUDGET, checkShape, instrument, isCelCostError,
+  type CelBudget, type CelLimit,
+} from './cel-limits.js';
+
+export {
+  MAX_AST_NODES, MAX_COMPREHENSION_NESTING, MAX_NESTING_DEPTH, RULE_BUDGET, UNTRUSTED_BUDGET, CelCostError, isCelCostError,
+  type CelBudget, type CelLimit,
+} from './cel-limits.js';
 
 // ---------------------------------------------------------------------------------------------
 // Contexts and their bindings
@@ -34,6 +43,10 @@ export interface CelProviders {
   trust: (actor: string, domain: string) => number;
   /** Backs `now()`; defaults to the system clock. Called at most once per evaluation. */
   now?: () => Date | number;
+  /** What the evaluation may spend; RULE_BUDGET when absent. */
+  budget?: CelBudget;
+  /** Milliseconds on a monotonic clock, for the time budget; defaults to performance.now. */
+  clock?: () => number;
 }
 
 export interface PermissionVariables {
@@ -81,11 +94,21 @@ function assertContext(context: string): asserts context is CelContext {
 // ---------------------------------------------------------------------------------------------
 // Functions shared by all contexts
 
+/** What one evaluation has left to spend, and why it stopped once it ran out. */
+interface Meter {
+  iterations: number;
+  budget: CelBudget;
+  clock: () => number;
+  deadline: number;
+  exceeded: CelCostError | undefined;
+}
+
 interface Frame {
   actor: string;
   trust: (actor: string, domain: string) => number;
   now: () => Date | number;
   nowMs: number | undefined;
+  meter: Meter;
 }
 
 // The environments and their functions are built once, but current_actor(), trust() and now() answer per
@@ -117,7 +140,40 @@ const FUNCS: CelFunc[] = [
     }
     return timestampFromMs(f.nowMs);
   }),
+  // Internal (the names cannot be parsed, and the reference check refuses them): every comprehension's loop
+  // condition passes through the first, which counts the iteration and checks the deadline. Once the
+  // budget is spent it keeps failing, so every enclosing loop stops at its next iteration too.
+  celFunc(LOOP_FUNCTION, [CelScalar.BOOL], CelScalar.BOOL, (cond) => {
+    const m = activeFrame(LOOP_FUNCTION).meter;
+    if (m.exceeded === undefined) {
+      m.iterations++;
+      if (m.iterations > m.budget.iterations) {
+        m.exceeded = new CelCostError('iterations', `evaluation stopped after ${m.budget.iterations} comprehension iterations, the iteration budget`);
+      } else if (m.clock() > m.deadline) {
+        m.exceeded = new CelCostError('time', `evaluation stopped after ${m.iterations} comprehension iterations: it ran past the time budget of ${m.budget.timeMs} ms`);
+      }
+    }
+    if (m.exceeded !== undefined) throw m.exceeded;
+    return cond;
+  }),
+  celFunc(APPEND_FUNCTION, [listType(DYN), listType(DYN)], listType(DYN), (accu, tail) => appendInPlace(accu, tail)),
 ];
+
+// Lists built by map and filter, with the arrays behind them. Only such a list is appended to in place:
+// it is a comprehension's private accumulator (@result cannot be named in source) until the loop ends.
+const growing = new WeakMap<CelList, CelValue[]>();
+
+function appendInPlace(accu: CelList, tail: CelList): CelList {
+  let items = growing.get(accu);
+  let list = accu;
+  if (items === undefined) {
+    items = Array.from(accu);
+    list = celList(items as CelInput[]);
+    growing.set(list, items);
+  }
+  for (const x of tail) items.push(x);
+  return list;
+}
 
 const ENVS: Record<CelContext, CelEnv> = {
   permission: celEnv({ variables: CONTEXT_VARIABLES.permission, funcs: FUNCS }),
@@ -176,6 +232,7 @@ function checkReferences(parsed: ParsedExpr, context: CelContext, source: string
       case 'callExpr': {
         const call = k.value;
         const name = call.function;
+        if (INTERNAL_FUNCTIONS.has(name)) return `unknown function '${name}'${at(e)}`;
         if (!BUILTIN_CALLS.has(name)) {
           const group = env.funcs.find(name);
           if (group === undefined) return `unknown function '${name}'${at(e)}`;
@@ -379,9 +436,16 @@ function celToPlain(v: CelValue): CelPlainValue {
 
 export type CelEvalResult<T = CelPlainValue> =
   | { ok: true; value: T; /** The CEL type of the result, e.g. "bool", "int", "map". */ type: string }
-  | { ok: false; /** Whether the expression failed to compile or failed while running. */ stage: 'compile' | 'evaluate'; error: string };
+  | {
+    ok: false;
+    /** Whether the expression failed to compile or failed while running. */
+    stage: 'compile' | 'evaluate';
+    error: string;
+    /** Set when the failure is a cost limit (compile-time shape or evaluation budget), not a mistake in the expression. */
+    limit?: CelLimit;
+  };
 
-export type CelCheckResult = { ok: true } | { ok: false; error: string };
+export type CelCheckResult = { ok: true } | { ok: false; error: string; limit?: CelLimit };
 
 /** A parsed, checked and planned expression, reusable across evaluations. */
 export interface CompiledExpression<C extends CelContext = CelContext> {
@@ -407,6 +471,10 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+function compileFailure(err: unknown): CelEvalResult<never> {
+  return isCelCostError(err) ? { ok: false, stage: 'compile', error: err.message, limit: err.limit } : { ok: false, stage: 'compile', error: errorText(err) };
+}
+
 function compileUncached<C extends CelContext>(context: C, source: string): CompiledExpression<C> {
   if (typeof source !== 'string') throw new SplError('INVALID_REQUEST', 'expression must be a string', { field: 'expression' });
   if (source.trim() === '') throw new SplError('INVALID_REQUEST', 'expression is empty', { field: 'expression' });
@@ -419,10 +487,12 @@ function compileUncached<C extends CelContext>(context: C, source: string): Comp
   } catch (err) {
     throw new SplError('INVALID_REQUEST', parseErrorMessage(err, source), { field: 'expression', cause: err });
   }
+  checkShape(parsed.expr);
   let problem: string | undefined;
   let program: (vars: Record<string, CelInput>) => CelValue | CelError;
   try {
     problem = checkReferences(parsed, context, source);
+    if (problem === undefined) instrument(parsed.expr);
     const planned = plan(ENVS[context], parsed);
     program = (vars) => planned(vars);
   } catch (err) {
@@ -443,15 +513,22 @@ function compileUncached<C extends CelContext>(context: C, source: string): Comp
       return { ok: false, stage: 'evaluate', error: `invalid bindings for the ${context} context: ${errorText(err)}` };
     }
     const saved = frame;
-    frame = { actor: bindings.actor, trust: bindings.trust, now: bindings.now ?? Date.now, nowMs: undefined };
+    const budget = bindings.budget ?? RULE_BUDGET;
+    const clock = bindings.clock ?? performance.now.bind(performance);
+    const meter: Meter = { iterations: 0, budget, clock, deadline: clock() + budget.timeMs, exceeded: undefined };
+    frame = { actor: bindings.actor, trust: bindings.trust, now: bindings.now ?? Date.now, nowMs: undefined, meter };
     try {
       const out = program(vars);
+      // Checked first: `||`, `&&` and `?:` can absorb the error that stopped the loop, but a cut-short
+      // evaluation has no trustworthy result.
+      if (meter.exceeded !== undefined) return { ok: false, stage: 'evaluate', error: meter.exceeded.message, limit: meter.exceeded.limit };
       if (isCelError(out)) {
         const where = out.exprId === undefined ? '' : location(source, positions[String(out.exprId)]);
         return { ok: false, stage: 'evaluate', error: `evaluation error${where}: ${out.message}` };
       }
       return { ok: true, value: out, type: celType(out).name };
     } catch (err) {
+      if (meter.exceeded !== undefined) return { ok: false, stage: 'evaluate', error: meter.exceeded.message, limit: meter.exceeded.limit };
       return { ok: false, stage: 'evaluate', error: `evaluation error: ${errorText(err)}` };
     } finally {
       frame = saved;
@@ -501,7 +578,10 @@ export class CelEngine {
     this.capacity = capacity;
   }
 
-  /** The compiled program for `source` in `context`; throws SplError INVALID_REQUEST naming the problem. */
+  /**
+   * The compiled program for `source` in `context`; throws SplError INVALID_REQUEST naming the problem,
+   * or CelCostError (EXPRESSION_TOO_COSTLY) naming the compile-time limit it exceeds.
+   */
   compile<C extends CelContext>(context: C, source: string): CompiledExpression<C> {
     assertContext(context);
     const key = `${context}\u0000${source}`;
@@ -531,7 +611,7 @@ export class CelEngine {
       this.compile(context as CelContext, source); // an unknown context is refused inside, naming the contexts
       return { ok: true };
     } catch (err) {
-      return { ok: false, error: errorText(err) };
+      return isCelCostError(err) ? { ok: false, error: err.message, limit: err.limit } : { ok: false, error: errorText(err) };
     }
   }
 
@@ -541,7 +621,7 @@ export class CelEngine {
     try {
       program = this.compile(context, source);
     } catch (err) {
-      return { ok: false, stage: 'compile', error: errorText(err) };
+      return compileFailure(err);
     }
     return program.evaluate(bindings);
   }
@@ -552,7 +632,7 @@ export class CelEngine {
     try {
       program = this.compile(context, source);
     } catch (err) {
-      return { ok: false, stage: 'compile', error: errorText(err) };
+      return compileFailure(err);
     }
     return program.evaluateBool(bindings);
   }
