@@ -475,7 +475,7 @@ function compileFailure(err: unknown): CelEvalResult<never> {
   return isCelCostError(err) ? { ok: false, stage: 'compile', error: err.message, limit: err.limit } : { ok: false, stage: 'compile', error: errorText(err) };
 }
 
-function compileUncached<C extends CelContext>(context: C, source: string): CompiledExpression<C> {
+function compileUncached<C extends CelContext>(context: C, source: string, metered = true): CompiledExpression<C> {
   if (typeof source !== 'string') throw new SplError('INVALID_REQUEST', 'expression must be a string', { field: 'expression' });
   if (source.trim() === '') throw new SplError('INVALID_REQUEST', 'expression is empty', { field: 'expression' });
   if (source.length > MAX_EXPRESSION_LENGTH) {
@@ -492,7 +492,7 @@ function compileUncached<C extends CelContext>(context: C, source: string): Comp
   let program: (vars: Record<string, CelInput>) => CelValue | CelError;
   try {
     problem = checkReferences(parsed, context, source);
-    if (problem === undefined) instrument(parsed.expr);
+    if (problem === undefined && metered) instrument(parsed.expr);
     const planned = plan(ENVS[context], parsed);
     program = (vars) => planned(vars);
   } catch (err) {
@@ -515,7 +515,7 @@ function compileUncached<C extends CelContext>(context: C, source: string): Comp
     const saved = frame;
     const budget = bindings.budget ?? RULE_BUDGET;
     const clock = bindings.clock ?? performance.now.bind(performance);
-    const meter: Meter = { iterations: 0, budget, clock, deadline: clock() + budget.timeMs, exceeded: undefined };
+    const meter: Meter = { iterations: 0, budget, clock, deadline: metered ? clock() + budget.timeMs : Infinity, exceeded: undefined };
     frame = { actor: bindings.actor, trust: bindings.trust, now: bindings.now ?? Date.now, nowMs: undefined, meter };
     try {
       const out = program(vars);
@@ -571,8 +571,14 @@ export class CelEngine {
   private hits = 0;
   private misses = 0;
   private evictions = 0;
+  private readonly metered: boolean;
 
-  constructor(opts: { capacity?: number } = {}) {
+  /**
+   * `metered: false` compiles without the evaluation budget (loops run unchecked): only for measuring what
+   * the budget costs; the instance always meters.
+   */
+  constructor(opts: { capacity?: number; metered?: boolean } = {}) {
+    this.metered = opts.metered ?? true;
     const capacity = opts.capacity ?? DEFAULT_CACHE_CAPACITY;
     if (!Number.isSafeInteger(capacity) || capacity < 1) throw new SplError('USAGE', `expression cache capacity must be a whole number ≥ 1, got ${capacity}`);
     this.capacity = capacity;
@@ -593,7 +599,7 @@ export class CelEngine {
       return hit as CompiledExpression<C>;
     }
     this.misses++;
-    const compiled = compileUncached(context, source);
+    const compiled = compileUncached(context, source, this.metered);
     this.entries.set(key, compiled as CompiledExpression);
     if (this.entries.size > this.capacity) {
       const oldest = this.entries.keys().next();
