@@ -39,7 +39,7 @@ export const MAX_COMPREHENSION_NESTING = 3;
 export interface CelBudget {
   /** Comprehension iterations, summed over every loop of one evaluation. */
   iterations: number;
-  /** Time from the start of the evaluation, checked at every iteration. */
+  /** Time from the first comprehension iteration, checked every CLOCK_EVERY iterations. */
   timeMs: number;
 }
 

@@ -1,8 +1,9 @@
 // cel-budget: what the CEL evaluation budget costs on the permission path. The same Permissions.decide calls
 // over the same rules, in this process, against two engines: one metered as the instance runs (every
 // comprehension's loop condition counted and the clock read), one compiled without the instrumentation.
-// Rounds alternate and the median of each side is compared. Ratio = metered ÷ unmetered (decisions/s);
-// target ≥ 0.9. A correctness check: both engines must reach the same decision for every request.
+// Rounds are short and alternate which side goes first; each round's ratio compares two runs a few hundred
+// ms apart, so load from other processes mostly cancels out. Ratio = median over rounds of metered ÷
+// unmetered (decisions/s); target ≥ 0.9. A correctness check: both engines must reach the same decision for every request.
 
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -54,7 +55,7 @@ function requests() {
 }
 
 export async function celBudget(opts = {}) {
-  const o = { rounds: 6, roundMs: 1000, log: console.log, ...opts };
+  const o = { rounds: 16, roundMs: 300, log: console.log, ...opts };
   const cfg = config();
   const trust = trustFold.init();
   const logger = pino({ enabled: false });
@@ -80,18 +81,21 @@ export async function celBudget(opts = {}) {
   rate(sides.metered);
   rate(sides.unmetered); // warm-up
   const got = { metered: [], unmetered: [] };
+  const ratios = [];
   for (let round = 1; round <= o.rounds; round++) {
     const order = round % 2 === 1 ? ['metered', 'unmetered'] : ['unmetered', 'metered'];
+    const r = {};
     for (const side of order) {
-      const r = rate(sides[side]);
-      got[side].push(r);
-      o.log(`  [round ${round}] ${side.padEnd(9)}: ${fmt(r)} decisions/s (${(1e6 / r).toFixed(2)} µs each)`);
+      r[side] = rate(sides[side]);
+      got[side].push(r[side]);
     }
+    ratios.push(r.metered / r.unmetered);
+    o.log(`  [round ${round}] metered ${fmt(r.metered)}, unmetered ${fmt(r.unmetered)} decisions/s (${(1e6 / r.metered).toFixed(2)} vs ${(1e6 / r.unmetered).toFixed(2)} µs each): ${(r.metered / r.unmetered).toFixed(3)}`);
   }
   const a = median(got.metered);
   const b = median(got.unmetered);
-  const ratio = a / b;
-  o.log(`  median metered ${fmt(a)} ÷ median unmetered ${fmt(b)} decisions/s = ${ratio.toFixed(3)} (target ≥ ${TARGET})`);
+  const ratio = median(ratios);
+  o.log(`  median of the per-round ratios ${ratio.toFixed(3)} (target ≥ ${TARGET}); medians ${fmt(a)} metered vs ${fmt(b)} unmetered decisions/s`);
   return { name: 'cel-budget', measure: 'metered ÷ unmetered (decisions/s)', a, b, unit: 'decisions/s', ratio, target: TARGET, problems };
 }
 

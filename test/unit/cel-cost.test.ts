@@ -4,7 +4,7 @@
 import t from 'tap';
 import pino from 'pino';
 import {
-  CelCostError, CelEngine, MAX_AST_NODES, MAX_COMPREHENSION_NESTING, MAX_NESTING_DEPTH, RULE_BUDGET,
+  CLOCK_EVERY, CelCostError, CelEngine, MAX_AST_NODES, MAX_COMPREHENSION_NESTING, MAX_NESTING_DEPTH, RULE_BUDGET,
   type CelBindings, type CelBudget, type CelEvalResult,
 } from '../../lib/engine/cel.js';
 import { LOOP_FUNCTION } from '../../lib/engine/cel-limits.js';
@@ -91,26 +91,27 @@ t.test('a runaway evaluation stops at the iteration budget, and every enclosing 
   const r = run(`${HUNDRED}.all(a, ${HUNDRED}.all(b, ${HUNDRED}.all(c, c >= 0)))`, budget);
   t.match(r, { ok: false, stage: 'evaluate', limit: 'iterations', error: 'evaluation stopped after 5000 comprehension iterations, the iteration budget' });
 
-  // 3 + 9 = 12 iterations are needed; with 5 allowed the outer loop must not carry on with the inner ones failing.
+  // 10 + 100 iterations are needed; with 40 allowed the loops must stop rather than run on with the inner ones failing.
   let calls = 0;
-  const counted = run('[1,2,3].all(a, [1,2,3].all(b, b > 0))', { iterations: 5, timeMs: 1e9 }, { clock: () => (calls++, 0) });
-  t.match(counted, { ok: false, limit: 'iterations' });
-  t.equal(calls, 1 + 5, 'the clock is read for the deadline and for each counted iteration, none after the budget ran out');
+  const counted = run(`${TEN}.all(a, ${TEN}.all(b, b >= 0))`, { iterations: 40, timeMs: 1e9 }, { clock: () => (calls++, 0) });
+  t.match(counted, { ok: false, limit: 'iterations', error: /after 40 comprehension iterations/ });
+  t.equal(calls, 1 + Math.floor(40 / CLOCK_EVERY), 'the clock is read at the first iteration and every CLOCK_EVERY iterations, never after the budget ran out');
 
-  t.match(run('[1,2,3].all(a, [1,2,3].all(b, b > 0))', { iterations: 12, timeMs: 1e9 }), { ok: true, value: true }, 'exactly enough is enough');
+  t.match(run(`${TEN}.all(a, ${TEN}.all(b, b >= 0))`, { iterations: 110, timeMs: 1e9 }), { ok: true, value: true }, 'exactly enough is enough');
   t.match(run(`${HUNDRED}.map(a, ${HUNDRED}.map(b, b)).size() == 100`), { ok: false, limit: 'iterations' }, 'RULE_BUDGET (10 100 iterations needed)');
 });
 
 t.test('a loop stops once the injected clock passes the time budget', async (t) => {
   const clock = manualClock(1000);
-  // Every loop condition reads the clock; make each iteration "take" 1 ms.
+  // Make each read of the clock "take" 1 ms.
   const ticking = () => {
     const now = clock();
     clock.advance(1);
     return now;
   };
-  const r = run(`${HUNDRED}.all(a, a >= 0)`, { iterations: 1e6, timeMs: 10 }, { clock: ticking });
-  t.match(r, { ok: false, limit: 'time', error: /evaluation stopped after 11 comprehension iterations: it ran past the time budget of 10 ms/ });
+  // Read every CLOCK_EVERY iterations, the 11th read (1 ms per read) is past the 10 ms budget.
+  const r = run(`${HUNDRED}.all(a, ${HUNDRED}.all(b, b >= 0))`, { iterations: 1e6, timeMs: 10 }, { clock: ticking });
+  t.match(r, { ok: false, limit: 'time', error: `evaluation stopped after ${11 * CLOCK_EVERY} comprehension iterations: it ran past the time budget of 10 ms` });
   t.match(run(`${TEN}.all(a, a >= 0)`, { iterations: 1e6, timeMs: 10 }, { clock: manualClock() }), { ok: true, value: true }, 'a clock that does not move never trips');
 });
 
