@@ -1,14 +1,23 @@
 // CEL for governance rules (SPEC §4, §10): per-context compile and check, a bounded cache of compiled programs, and evaluation to plain JS.
 
 import {
-  CelScalar, celEnv, celFunc, celType, isCelError, isCelList, isCelMap, isCelType, isCelUint, objectType, parse, plan,
-  type CelEnv, type CelError, type CelFunc, type CelInput, type CelValue,
+  CelScalar, celEnv, celFunc, celList, celType, isCelError, isCelList, isCelMap, isCelType, isCelUint, listType, objectType, parse, plan,
+  type CelEnv, type CelError, type CelFunc, type CelInput, type CelList, type CelValue,
 } from '@bufbuild/cel';
 import { toJson } from '@bufbuild/protobuf';
 import { isReflectMessage } from '@bufbuild/protobuf/reflect';
 import { TimestampSchema, timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { SplError } from '../kernel/errors.js';
 import type { StoredRecord } from '../kernel/record.js';
+import {
+  APPEND_FUNCTION, CelCostError, INTERNAL_FUNCTIONS, LOOP_FUNCTION, RULE_BUDGET, checkShape, instrument, isCelCostError,
+  type CelBudget, type CelLimit,
+} from './cel-limits.js';
+
+export {
+  MAX_AST_NODES, MAX_COMPREHENSION_NESTING, MAX_NESTING_DEPTH, RULE_BUDGET, UNTRUSTED_BUDGET, CelCostError, isCelCostError,
+  type CelBudget, type CelLimit,
+} from './cel-limits.js';
 
 // ---------------------------------------------------------------------------------------------
 // Contexts and their bindings
@@ -34,6 +43,10 @@ export interface CelProviders {
   trust: (actor: string, domain: string) => number;
   /** Backs `now()`; defaults to the system clock. Called at most once per evaluation. */
   now?: () => Date | number;
+  /** What the evaluation may spend; RULE_BUDGET when absent. */
+  budget?: CelBudget;
+  /** Milliseconds on a monotonic clock, for the time budget; defaults to performance.now. */
+  clock?: () => number;
 }
 
 export interface PermissionVariables {
@@ -81,11 +94,22 @@ function assertContext(context: string): asserts context is CelContext {
 // ---------------------------------------------------------------------------------------------
 // Functions shared by all contexts
 
+/** What one evaluation has left to spend, and why it stopped once it ran out. */
+interface Meter {
+  iterations: number;
+  budget: CelBudget;
+  clock: () => number;
+  /** Set at the first iteration. */
+  deadline: number;
+  exceeded: CelCostError | undefined;
+}
+
 interface Frame {
   actor: string;
   trust: (actor: string, domain: string) => number;
   now: () => Date | number;
   nowMs: number | undefined;
+  meter: Meter;
 }
 
 // The environments and their functions are built once, but current_actor(), trust() and now() answer per
@@ -97,6 +121,12 @@ function activeFrame(fn: string): Frame {
   if (frame === undefined) throw new Error(`${fn}() was called outside an evaluation`);
   return frame;
 }
+
+/**
+ * The deadline is checked every this many iterations: reading the clock costs more than the rest of the
+ * check, and 16 iterations of a realistic loop body take microseconds.
+ */
+export const CLOCK_EVERY = 16;
 
 const FUNCS: CelFunc[] = [
   celFunc('current_actor', [], STRING, () => activeFrame('current_actor').actor),
@@ -117,7 +147,44 @@ const FUNCS: CelFunc[] = [
     }
     return timestampFromMs(f.nowMs);
   }),
+  // Internal (the names cannot be parsed, and the reference check refuses them): every comprehension's loop
+  // condition passes through the first, which counts the iteration and checks the deadline. Once the
+  // budget is spent it keeps failing, so every enclosing loop stops at its next iteration too.
+  // Declared dyn (the condition is always a bool) so the library skips a type comparison per iteration.
+  celFunc(LOOP_FUNCTION, [DYN], DYN, (cond) => {
+    const m = activeFrame(LOOP_FUNCTION).meter;
+    if (m.exceeded === undefined) {
+      m.iterations++;
+      // The clock starts at the first iteration: an expression without loops never reads it, and what runs
+      // before the first loop is bounded by the size of the tree.
+      if (m.iterations === 1) m.deadline = m.clock() + m.budget.timeMs;
+      if (m.iterations > m.budget.iterations) {
+        m.exceeded = new CelCostError('iterations', `evaluation stopped after ${m.budget.iterations} comprehension iterations, the iteration budget`);
+      } else if ((m.iterations & (CLOCK_EVERY - 1)) === 0 && m.clock() > m.deadline) {
+        m.exceeded = new CelCostError('time', `evaluation stopped after ${m.iterations} comprehension iterations: it ran past the time budget of ${m.budget.timeMs} ms`);
+      }
+    }
+    if (m.exceeded !== undefined) throw m.exceeded;
+    return cond;
+  }),
+  celFunc(APPEND_FUNCTION, [listType(DYN), listType(DYN)], listType(DYN), (accu, tail) => appendInPlace(accu, tail)),
 ];
+
+// Lists built by map and filter, with the arrays behind them. Only such a list is appended to in place:
+// it is a comprehension's private accumulator (@result cannot be named in source) until the loop ends.
+const growing = new WeakMap<CelList, CelValue[]>();
+
+function appendInPlace(accu: CelList, tail: CelList): CelList {
+  let items = growing.get(accu);
+  let list = accu;
+  if (items === undefined) {
+    items = Array.from(accu);
+    list = celList(items as CelInput[]);
+    growing.set(list, items);
+  }
+  for (const x of tail) items.push(x);
+  return list;
+}
 
 const ENVS: Record<CelContext, CelEnv> = {
   permission: celEnv({ variables: CONTEXT_VARIABLES.permission, funcs: FUNCS }),
@@ -176,6 +243,7 @@ function checkReferences(parsed: ParsedExpr, context: CelContext, source: string
       case 'callExpr': {
         const call = k.value;
         const name = call.function;
+        if (INTERNAL_FUNCTIONS.has(name)) return `unknown function '${name}'${at(e)}`;
         if (!BUILTIN_CALLS.has(name)) {
           const group = env.funcs.find(name);
           if (group === undefined) return `unknown function '${name}'${at(e)}`;
@@ -379,9 +447,16 @@ function celToPlain(v: CelValue): CelPlainValue {
 
 export type CelEvalResult<T = CelPlainValue> =
   | { ok: true; value: T; /** The CEL type of the result, e.g. "bool", "int", "map". */ type: string }
-  | { ok: false; /** Whether the expression failed to compile or failed while running. */ stage: 'compile' | 'evaluate'; error: string };
+  | {
+    ok: false;
+    /** Whether the expression failed to compile or failed while running. */
+    stage: 'compile' | 'evaluate';
+    error: string;
+    /** Set when the failure is a cost limit (compile-time shape or evaluation budget), not a mistake in the expression. */
+    limit?: CelLimit;
+  };
 
-export type CelCheckResult = { ok: true } | { ok: false; error: string };
+export type CelCheckResult = { ok: true } | { ok: false; error: string; limit?: CelLimit };
 
 /** A parsed, checked and planned expression, reusable across evaluations. */
 export interface CompiledExpression<C extends CelContext = CelContext> {
@@ -407,7 +482,13 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function compileUncached<C extends CelContext>(context: C, source: string): CompiledExpression<C> {
+function compileFailure(err: unknown): CelEvalResult<never> {
+  return isCelCostError(err) ? { ok: false, stage: 'compile', error: err.message, limit: err.limit } : { ok: false, stage: 'compile', error: errorText(err) };
+}
+
+const monotonic = (): number => performance.now();
+
+function compileUncached<C extends CelContext>(context: C, source: string, metered = true): CompiledExpression<C> {
   if (typeof source !== 'string') throw new SplError('INVALID_REQUEST', 'expression must be a string', { field: 'expression' });
   if (source.trim() === '') throw new SplError('INVALID_REQUEST', 'expression is empty', { field: 'expression' });
   if (source.length > MAX_EXPRESSION_LENGTH) {
@@ -419,10 +500,12 @@ function compileUncached<C extends CelContext>(context: C, source: string): Comp
   } catch (err) {
     throw new SplError('INVALID_REQUEST', parseErrorMessage(err, source), { field: 'expression', cause: err });
   }
+  checkShape(parsed.expr);
   let problem: string | undefined;
   let program: (vars: Record<string, CelInput>) => CelValue | CelError;
   try {
     problem = checkReferences(parsed, context, source);
+    if (problem === undefined && metered) instrument(parsed.expr);
     const planned = plan(ENVS[context], parsed);
     program = (vars) => planned(vars);
   } catch (err) {
@@ -443,15 +526,22 @@ function compileUncached<C extends CelContext>(context: C, source: string): Comp
       return { ok: false, stage: 'evaluate', error: `invalid bindings for the ${context} context: ${errorText(err)}` };
     }
     const saved = frame;
-    frame = { actor: bindings.actor, trust: bindings.trust, now: bindings.now ?? Date.now, nowMs: undefined };
+    const budget = bindings.budget ?? RULE_BUDGET;
+    const clock = bindings.clock ?? monotonic;
+    const meter: Meter = { iterations: 0, budget, clock, deadline: Infinity, exceeded: undefined };
+    frame = { actor: bindings.actor, trust: bindings.trust, now: bindings.now ?? Date.now, nowMs: undefined, meter };
     try {
       const out = program(vars);
+      // Checked first: `||`, `&&` and `?:` can absorb the error that stopped the loop, but a cut-short
+      // evaluation has no trustworthy result.
+      if (meter.exceeded !== undefined) return { ok: false, stage: 'evaluate', error: meter.exceeded.message, limit: meter.exceeded.limit };
       if (isCelError(out)) {
         const where = out.exprId === undefined ? '' : location(source, positions[String(out.exprId)]);
         return { ok: false, stage: 'evaluate', error: `evaluation error${where}: ${out.message}` };
       }
       return { ok: true, value: out, type: celType(out).name };
     } catch (err) {
+      if (meter.exceeded !== undefined) return { ok: false, stage: 'evaluate', error: meter.exceeded.message, limit: meter.exceeded.limit };
       return { ok: false, stage: 'evaluate', error: `evaluation error: ${errorText(err)}` };
     } finally {
       frame = saved;
@@ -494,14 +584,23 @@ export class CelEngine {
   private hits = 0;
   private misses = 0;
   private evictions = 0;
+  private readonly metered: boolean;
 
-  constructor(opts: { capacity?: number } = {}) {
+  /**
+   * `metered: false` compiles without the evaluation budget (loops run unchecked): only for measuring what
+   * the budget costs; the instance always meters.
+   */
+  constructor(opts: { capacity?: number; metered?: boolean } = {}) {
+    this.metered = opts.metered ?? true;
     const capacity = opts.capacity ?? DEFAULT_CACHE_CAPACITY;
     if (!Number.isSafeInteger(capacity) || capacity < 1) throw new SplError('USAGE', `expression cache capacity must be a whole number ≥ 1, got ${capacity}`);
     this.capacity = capacity;
   }
 
-  /** The compiled program for `source` in `context`; throws SplError INVALID_REQUEST naming the problem. */
+  /**
+   * The compiled program for `source` in `context`; throws SplError INVALID_REQUEST naming the problem,
+   * or CelCostError (EXPRESSION_TOO_COSTLY) naming the compile-time limit it exceeds.
+   */
   compile<C extends CelContext>(context: C, source: string): CompiledExpression<C> {
     assertContext(context);
     const key = `${context}\u0000${source}`;
@@ -513,7 +612,7 @@ export class CelEngine {
       return hit as CompiledExpression<C>;
     }
     this.misses++;
-    const compiled = compileUncached(context, source);
+    const compiled = compileUncached(context, source, this.metered);
     this.entries.set(key, compiled as CompiledExpression);
     if (this.entries.size > this.capacity) {
       const oldest = this.entries.keys().next();
@@ -531,7 +630,7 @@ export class CelEngine {
       this.compile(context as CelContext, source); // an unknown context is refused inside, naming the contexts
       return { ok: true };
     } catch (err) {
-      return { ok: false, error: errorText(err) };
+      return isCelCostError(err) ? { ok: false, error: err.message, limit: err.limit } : { ok: false, error: errorText(err) };
     }
   }
 
@@ -541,7 +640,7 @@ export class CelEngine {
     try {
       program = this.compile(context, source);
     } catch (err) {
-      return { ok: false, stage: 'compile', error: errorText(err) };
+      return compileFailure(err);
     }
     return program.evaluate(bindings);
   }
@@ -552,7 +651,7 @@ export class CelEngine {
     try {
       program = this.compile(context, source);
     } catch (err) {
-      return { ok: false, stage: 'compile', error: errorText(err) };
+      return compileFailure(err);
     }
     return program.evaluateBool(bindings);
   }

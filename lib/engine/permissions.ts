@@ -3,7 +3,8 @@
 // and no match denies. Enforcement is off until the permissions_enabled toggle is set.
 
 import type { Logger } from 'pino';
-import { celEngine, type CelEngine, type CelRecordInput, type PermissionResource } from './cel.js';
+import { RULE_BUDGET, celEngine, type CelBudget, type CelEngine, type CelRecordInput, type PermissionResource } from './cel.js';
+import { ruleBudgetTally, type RuleBudgetTally } from './cel-rule-budget.js';
 import { rulesOf, toggleEnabled, type EngineConfigState } from './folds/engine-config.js';
 import { trustScore, type TrustState } from './folds/trust.js';
 
@@ -24,14 +25,32 @@ export interface Decision {
 /** What an admin must be able to do for enforcement to be safe to turn on. */
 export const ADMIN_RESOURCES: ReadonlyArray<PermissionResource> = ['record_write', 'thread_read', 'config_read'];
 
+export interface PermissionsOptions {
+  /** Where rules that exceed their budget are counted; the instance-wide tally by default. */
+  tally?: RuleBudgetTally;
+  /** What one rule's evaluation may spend; RULE_BUDGET by default. */
+  budget?: CelBudget;
+  /** Monotonic milliseconds for the time budget; performance.now by default. */
+  clock?: () => number;
+}
+
 export class Permissions {
+  private readonly tally: RuleBudgetTally;
+  private readonly budget: CelBudget;
+  private readonly clock: (() => number) | undefined;
+
   constructor(
     private readonly config: () => EngineConfigState,
     private readonly trust: () => TrustState,
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
     private readonly cel: CelEngine = celEngine,
-  ) {}
+    opts: PermissionsOptions = {},
+  ) {
+    this.tally = opts.tally ?? ruleBudgetTally;
+    this.budget = opts.budget ?? RULE_BUDGET;
+    this.clock = opts.clock;
+  }
 
   get enabled(): boolean {
     return toggleEnabled(this.config(), 'permissions_enabled');
@@ -52,7 +71,14 @@ export class Permissions {
       const result = compiled.evaluateBool({
         record: req.record, resource: req.resource, method: req.method, path: req.path,
         actor: req.actor, trust: (a, d) => trustScore(trust, a, d, at), now: () => at,
+        budget: this.budget, ...(this.clock ? { clock: this.clock } : {}),
       });
+      if (!result.ok && result.limit !== undefined) {
+        // Over budget: skipped like a rule that does not compile, so a costly allow rule cannot stall
+        // every request (and a costly deny rule fails open only to the rules below it).
+        this.tally.exceeded('permission_rule', rule.name, result.error, result.limit, this.logger);
+        continue;
+      }
       if (!result.ok) {
         this.logger.debug({ rule: rule.name, actor: req.actor, error: result.error }, 'permission rule did not evaluate; treated as no match');
         continue;

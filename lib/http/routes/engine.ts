@@ -1,7 +1,9 @@
 // Engine introspection: the CEL compile cache, expression check/eval, and health rules.
 
 import { SplError } from '../../kernel/errors.js';
-import { celEngine, isCelContext, CEL_CONTEXTS, type CelBindings, type CelContext, type CelRecordInput } from '../../engine/cel.js';
+import { CelCostError, celEngine, isCelContext, CEL_CONTEXTS, type CelBindings, type CelContext, type CelRecordInput } from '../../engine/cel.js';
+import { ruleBudgetTally } from '../../engine/cel-rule-budget.js';
+import { celSandbox } from '../../engine/cel-sandbox.js';
 import { rulesOf } from '../../engine/folds/engine-config.js';
 import { trustScore } from '../../engine/folds/trust.js';
 import { readJson } from '../body.js';
@@ -10,14 +12,23 @@ import { type Routes } from '../route.js';
 
 export function engineRoutes(api: Routes, deps: ApiDeps): void {
   const now = deps.now ?? Date.now;
+  const budgetLog = deps.logger.child({ target: 'syncropel_engine::rules' });
+
+  /** The context's variables and the actor, as plain data (what the evaluation thread is sent). */
+  function variables(context: CelContext, actor: string, record: CelRecordInput | null, extra: Record<string, unknown> = {}): Record<string, unknown> & { actor: string } {
+    if (context === 'permission') return { actor, record, resource: extra.resource ?? 'record_read', method: String(extra.method ?? 'GET'), path: String(extra.path ?? '/') };
+    if (context === 'routing') return { actor, record: record ?? {} };
+    return { actor, record, records: deps.log.recordCount, threads: deps.engine.threadCount };
+  }
+
+  function trustAt(at: number): (a: string, d: string) => number {
+    const trust = deps.engine.trust;
+    return (a, d) => trustScore(trust, a, d, at);
+  }
 
   function bindings(context: CelContext, actor: string, record: CelRecordInput | null, extra: Record<string, unknown> = {}): CelBindings {
     const at = now();
-    const trust = deps.engine.trust;
-    const base = { actor, trust: (a: string, d: string) => trustScore(trust, a, d, at), now: () => at };
-    if (context === 'permission') return { ...base, record, resource: (extra.resource as never) ?? 'record_read', method: String(extra.method ?? 'GET'), path: String(extra.path ?? '/') } as CelBindings;
-    if (context === 'routing') return { ...base, record: record ?? {} } as CelBindings;
-    return { ...base, record, records: deps.log.recordCount, threads: deps.engine.threadCount } as CelBindings;
+    return { ...variables(context, actor, record, extra), trust: trustAt(at), now: () => at } as unknown as CelBindings;
   }
 
   api.get('/v1/engine/expression_cache/stats', 'config_read', (ctx) => {
@@ -32,22 +43,33 @@ export function engineRoutes(api: Routes, deps: ApiDeps): void {
     if (!isCelContext(context)) throw new SplError('INVALID_REQUEST', `context must be one of ${CEL_CONTEXTS.join(', ')}`, { field: 'context' });
     const record = body.record === undefined || body.record === null ? null : (body.record as CelRecordInput);
     if (record !== null && (typeof record !== 'object' || Array.isArray(record))) throw new SplError('INVALID_REQUEST', 'record must be a JSON object', { field: 'record' });
+    // Compiled here too (through the cache) so a mistake answers 200 { ok: false } as it always has; a cost
+    // limit is the 422, at compile time or when the evaluation thread stops it.
     const checked = celEngine.check(context, expression);
+    if (!checked.ok && checked.limit !== undefined) throw new CelCostError(checked.limit, checked.error);
     if (!checked.ok || body.evaluate === false) {
       ctx.body = { object: 'expression', context, expression, ...checked };
       return;
     }
-    const result = celEngine.evaluate(context, expression, bindings(context, ctx.state.actor, record, body));
+    const at = now();
+    const result = await celSandbox.evaluate({ context, source: expression, vars: variables(context, ctx.state.actor, record, body), nowMs: at, trust: trustAt(at) });
+    if (!result.ok && result.limit !== undefined) throw new CelCostError(result.limit, result.error);
     ctx.body = { object: 'expression', context, expression, ...result };
   });
 
   api.get('/v1/engine/health', 'config_read', (ctx) => {
     const checks = rulesOf(deps.engine.config, 'health_rule').map((rule) => {
       if (rule.expression === undefined) return { name: rule.name, ok: false, error: 'the rule has no expression' };
+      // The same budget as permission rules (RULE_BUDGET, the default): a rule over it fails its check.
       const r = celEngine.evaluateBool('health_check', rule.expression, bindings('health_check', ctx.state.actor, null) as CelBindings<'health_check'>);
+      if (!r.ok && r.limit !== undefined) ruleBudgetTally.exceeded('health_rule', rule.name, r.error, r.limit, budgetLog);
       return r.ok ? { name: rule.name, ok: r.value } : { name: rule.name, ok: false, error: r.error };
     });
     const status = checks.length === 0 ? 'no_rules' : checks.every((c) => c.ok) ? 'ok' : 'failing';
-    ctx.body = { object: 'engine_health', status, records: deps.log.recordCount, threads: deps.engine.threadCount, checks };
+    ctx.body = {
+      object: 'engine_health', status, records: deps.log.recordCount, threads: deps.engine.threadCount, checks,
+      // Stored rules stopped by their evaluation budget since start-up (spl doctor reports these).
+      rules_over_budget: ruleBudgetTally.report(),
+    };
   });
 }
