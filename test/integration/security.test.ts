@@ -6,9 +6,9 @@ import t from 'tap';
 import pino from 'pino';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createApp, routeTables } from '../../lib/http/app.ts';
-import type { ApiDeps } from '../../lib/http/context.ts';
-import type { RouteSpec } from '../../lib/http/route.ts';
+import { createApp, routeTables } from '../../lib/http/app.js';
+import type { ApiDeps } from '../../lib/http/context.js';
+import type { RouteSpec } from '../../lib/http/route.js';
 import { makeHome, serve, stop, runSpl, http, httpVia, type Home } from '../helpers/spl.js';
 
 const ADMIN = 'did:sync:user:admin';

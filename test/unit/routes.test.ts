@@ -3,10 +3,10 @@
 import t from 'tap';
 import pino from 'pino';
 import Router from '@koa/router';
-import { createApp, routeTables } from '../../lib/http/app.ts';
-import type { ApiDeps, ApiState } from '../../lib/http/context.ts';
-import { ambiguity } from '../../lib/http/paths.ts';
-import { Routes, isGate } from '../../lib/http/route.ts';
+import { createApp, routeTables } from '../../lib/http/app.js';
+import type { ApiDeps, ApiState } from '../../lib/http/context.js';
+import { ambiguity } from '../../lib/http/paths.js';
+import { Routes, isGate } from '../../lib/http/route.js';
 
 const deps = { logger: pino({ level: 'silent' }), bodyLimit: 1024 } as unknown as ApiDeps;
 
