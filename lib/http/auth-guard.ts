@@ -8,6 +8,7 @@
 // cycling through source addresses costs a fixed amount of memory.
 
 import type { Logger } from 'pino';
+import { plural } from '../kernel/text.js';
 
 export interface AuthGuardOptions {
   now?: () => number;
@@ -260,7 +261,7 @@ export class AuthGuard {
     const count = p.burstFailures;
     if (count > 0 || p.burstBlocked > 0) {
       const over = `${secs(p.lastFailure - p.burstStart)}s`;
-      this.line(peer, p, this.now(), `burst over: ${count} failures${p.burstBlocked ? ` and ${p.burstBlocked} requests refused while locked out` : ''} from ${iso(p.burstStart)} to ${iso(p.lastFailure)} (${over})${p.strikes === 0 ? `, below the lockout threshold of ${this.maxFailures} within ${secs(this.windowMs)}s` : ''}`, { ended: true, first_at: iso(p.burstStart), last_at: iso(p.lastFailure) });
+      this.line(peer, p, this.now(), `burst over: ${plural(count, 'failure')}${p.burstBlocked ? ` and ${plural(p.burstBlocked, 'request')} refused while locked out` : ''} from ${iso(p.burstStart)} to ${iso(p.lastFailure)} (${over})${p.strikes === 0 ? `, below the lockout threshold of ${this.maxFailures} within ${secs(this.windowMs)}s` : ''}`, { ended: true, first_at: iso(p.burstStart), last_at: iso(p.lastFailure) });
     }
     p.burstFailures = 0;
     p.burstBlocked = 0;
@@ -274,8 +275,8 @@ export class AuthGuard {
   private maybeSummary(peer: string, p: Peer, t: number): void {
     if (!p.logged || t - p.lastLine < this.summaryIntervalMs) return;
     if (p.burstFailures === p.loggedFailures && p.burstBlocked === p.loggedBlocked) return;
-    const still = t < p.lockedUntil ? `locked out until ${iso(p.lockedUntil)}` : 'no longer locked out';
-    this.line(peer, p, t, `still failing: ${p.burstFailures - p.loggedFailures} more failures and ${p.burstBlocked - p.loggedBlocked} more refused requests since the last line; ${still}`, {});
+    const state = t < p.lockedUntil ? `locked out until ${iso(p.lockedUntil)}` : `the lockout ended at ${iso(p.lockedUntil)}`;
+    this.line(peer, p, t, `burst goes on: ${plural(p.burstFailures - p.loggedFailures, 'more failure')} and ${plural(p.burstBlocked - p.loggedBlocked, 'more request')} refused since the last line; ${state}`, {});
   }
 
   private line(peer: string, p: Peer, t: number, what: string, fields: Record<string, unknown>): void {
