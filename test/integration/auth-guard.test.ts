@@ -129,6 +129,8 @@ t.test('a peer guessing tokens is locked out with 429 and one AUTH FAILED line; 
   const validLocked = await from('127.0.0.1', h.port, '/v1/threads', { authorization: `Bearer ${token}` });
   t.equal(validLocked.status, 429, 'a valid token from the locked-out peer is refused too: a lockout tells nothing about a guess');
   t.equal((await from('127.0.0.1', h.port, '/v1/threads', { authorization: 'Basic Zm9vOmJhcg==' })).status, 429, 'any credentials');
+  const forwarded = await from('127.0.0.1', h.port, '/v1/threads', { authorization: `Bearer ${token}`, 'x-forwarded-for': '127.0.0.9', 'x-real-ip': '127.0.0.9' });
+  t.equal(forwarded.status, 429, 'forwarding headers do not change who the peer is');
   t.match((await from('127.0.0.1', h.port, '/v1/threads')).body, { code: 'AUTH_REQUIRED' }, 'no credentials: still the plain 401');
   t.equal((await from('127.0.0.1', h.port, '/health')).status, 200, '/health is never throttled');
 
@@ -142,7 +144,7 @@ t.test('a peer guessing tokens is locked out with 429 and one AUTH FAILED line; 
     failures_total: 11,
     lockouts_total: 1,
     last_failure_peer: '127.0.0.2',
-    locked_out: [{ peer: '127.0.0.1', failures: 10, blocked: 42, strikes: 1, until: /Z$/ }],
+    locked_out: [{ peer: '127.0.0.1', failures: 10, blocked: 43, strikes: 1, until: /Z$/ }],
     recent: [{ peer: '127.0.0.2', failures: 1 }],
   });
 
@@ -161,7 +163,7 @@ t.test('a peer guessing tokens is locked out with 429 and one AUTH FAILED line; 
   const row = (JSON.parse(doctor.stdout) as { checks: Array<{ id: string; status: string; summary: string; fix?: string }> }).checks.find((c) => c.id === 'auth');
   t.match(row, {
     status: 'warn',
-    summary: /^1 TCP peer locked out after failed bearer tokens: 127\.0\.0\.1 \(10 failures, 42 requests refused, until \S+Z\); 11 failures since start/,
+    summary: /^1 TCP peer locked out after failed bearer tokens: 127\.0\.0\.1 \(10 failures, 43 requests refused, until \S+Z\); 11 failures since start/,
     fix: new RegExp(`^grep 'AUTH FAILED' ${join(h.home, 'logs', 'spl.log').replace(/[.]/g, '\\.')}`),
   });
   t.ok(doctor.code !== 0, 'doctor exits non-zero while a peer is locked out');
@@ -179,7 +181,12 @@ t.test('slow, oversized and malformed requests get the JSON envelope and Connect
   t.teardown(() => h.cleanup());
   t.equal((await runSpl(['init'], h.env)).code, 0);
   const config = join(h.home, 'config.toml');
-  writeFileSync(config, readFileSync(config, 'utf8').replace(/^port = \d+$/m, (m) => `${m}\nheaders_timeout_secs = 2\nrequest_timeout_secs = 3`));
+  const initial = readFileSync(config, 'utf8');
+  writeFileSync(config, initial.replace(/^port = \d+$/m, (m) => `${m}\nheaders_timeout_secs = 20\nrequest_timeout_secs = 5`));
+  const refused = await runSpl(['serve', '--port', String(h.port)], h.env);
+  t.equal(refused.code, 2, 'limits that contradict each other are refused');
+  t.match(refused.stderr, /server\.request_timeout_secs \(5\) must be at least server\.headers_timeout_secs \(20\)/);
+  writeFileSync(config, initial.replace(/^port = \d+$/m, (m) => `${m}\nheaders_timeout_secs = 2\nrequest_timeout_secs = 3`));
   await serve(h); // TCP without tokens: what is under test here comes before authentication
   t.teardown(() => stop(h));
 
