@@ -77,9 +77,8 @@ export interface AuthTally {
 export type Verdict = { locked: false } | { locked: true; retryAfterSecs: number; until: number };
 
 interface Peer {
-  /** Failures counted towards the next lockout, since windowStart. */
-  windowFailures: number;
-  windowStart: number;
+  /** Times of the latest failures counted towards the next lockout (at most maxFailures, oldest first). */
+  recentFailures: number[];
   /** Failures and 429s in the current burst (since its last line, and in all). */
   burstFailures: number;
   burstBlocked: number;
@@ -162,7 +161,7 @@ export class AuthGuard {
     } else {
       if (this.peers.size >= this.maxPeers) this.evictOne();
       p = {
-        windowFailures: 0, windowStart: t, burstFailures: 0, burstBlocked: 0, burstStart: t, lastFailure: t,
+        recentFailures: [], burstFailures: 0, burstBlocked: 0, burstStart: t, lastFailure: t,
         lockedAt: 0, lockedUntil: 0, strikes: 0, logged: false, lastLine: 0, loggedFailures: 0, loggedBlocked: 0,
       };
     }
@@ -170,27 +169,24 @@ export class AuthGuard {
     if (p.burstFailures === 0 && p.burstBlocked === 0) p.burstStart = t;
     p.burstFailures += 1;
     p.lastFailure = t;
-    if (t - p.windowStart >= this.windowMs) {
-      p.windowStart = t;
-      p.windowFailures = 0;
-    }
-    p.windowFailures += 1;
+    // A sliding window: the last maxFailures failures, locked out when the oldest of them is within windowMs.
+    p.recentFailures.push(t);
+    if (p.recentFailures.length > this.maxFailures) p.recentFailures.shift();
     if (t < p.lockedUntil) {
       // Only reachable when a caller verified a token despite the lockout; it does not extend it.
       this.maybeSummary(peer, p, t);
       return { locked: true, retryAfterSecs: Math.max(1, Math.ceil((p.lockedUntil - t) / 1000)), until: p.lockedUntil };
     }
-    if (p.windowFailures < this.maxFailures) {
+    if (p.recentFailures.length < this.maxFailures || t - p.recentFailures[0]! >= this.windowMs) {
       this.maybeSummary(peer, p, t);
       return { locked: false };
     }
-    const counted = p.windowFailures;
+    const counted = p.recentFailures.length;
     p.strikes += 1;
     const duration = Math.min(this.maxLockoutMs, this.lockoutMs * 2 ** Math.min(p.strikes - 1, 30));
     p.lockedAt = t;
     p.lockedUntil = t + duration;
-    p.windowFailures = 0;
-    p.windowStart = t;
+    p.recentFailures = [];
     this.lockoutsTotal += 1;
     this.line(peer, p, t, `locked out for ${secs(duration)}s until ${iso(p.lockedUntil)} after ${counted} failures within ${secs(this.windowMs)}s (${reason}${p.strikes > 1 ? `; lockout ${p.strikes} in a row, doubled` : ''}); requests from it that carry credentials get 429 until then`, { reason, locked_until: iso(p.lockedUntil), lockout_secs: secs(duration), strikes: p.strikes });
     return { locked: true, retryAfterSecs: Math.max(1, Math.ceil(duration / 1000)), until: p.lockedUntil };
@@ -265,7 +261,7 @@ export class AuthGuard {
     }
     p.burstFailures = 0;
     p.burstBlocked = 0;
-    p.windowFailures = 0;
+    p.recentFailures = [];
     p.logged = false;
     p.loggedFailures = 0;
     p.loggedBlocked = 0;

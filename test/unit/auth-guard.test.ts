@@ -47,6 +47,20 @@ t.test('failures spread wider than the window never lock out', async (t) => {
   t.equal(guard.tally().failures_total, 50);
 });
 
+t.test('the window slides: ten failures within any 60 s lock out, whatever minute they started in', async (t) => {
+  const { guard, advance } = setup();
+  t.same(guard.fail('127.0.0.1', 'unknown_token'), { locked: false }, 'one at 0 s');
+  advance(52_000);
+  for (let i = 0; i < 8; i++) {
+    t.same(guard.fail('127.0.0.1', 'unknown_token'), { locked: false }, `at ${52 + i} s`);
+    advance(1_000);
+  }
+  advance(1_000);
+  t.same(guard.fail('127.0.0.1', 'unknown_token'), { locked: false }, 'at 61 s: ten failures, but over 61 s');
+  advance(1_000);
+  t.match(guard.fail('127.0.0.1', 'unknown_token'), { locked: true }, 'at 62 s: the last ten came within 10 s');
+});
+
 t.test('each lockout in a row doubles, up to the cap; a quiet peer starts afresh', async (t) => {
   const { guard, advance } = setup({ lockoutMs: 60_000, maxLockoutMs: 300_000 });
   const burst = (): number => {
