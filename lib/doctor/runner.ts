@@ -2,6 +2,7 @@
 // and the rest still run. Exit code: 0 when everything is ok or skipped, 1 for any warn, 2 for any fail.
 
 import type { Check, Row, Status } from './check.js';
+import { authCheck } from './auth.js';
 import { doctorContext, type DoctorContext, type DoctorOptions } from './context.js';
 import { backupsCheck } from './backups.js';
 import { configCheck } from './config.js';
@@ -27,6 +28,7 @@ export const CHECKS: ReadonlyArray<Check> = [
   portCheck,
   socketCheck,
   healthCheck,
+  authCheck,
   storeCheck,
   engineConfigCheck,
   permissionsCheck,

@@ -1,14 +1,18 @@
 // Authentication: the unix socket is trusted by its file mode (0600 in a 0700 directory); TCP requests need
 // `Authorization: Bearer spl_…` except GET /health, unless the instance runs with --insecure-localhost.
+// Failed credentials are counted per TCP peer (auth-guard.ts): a peer that keeps failing is locked out, and
+// while it is, its requests that carry credentials get 429 without the token being looked at.
 
 import type { Context, Next } from 'koa';
 import { isDid } from '../kernel/did.js';
 import { SplError } from '../kernel/errors.js';
+import { AuthGuard, peerAddress, type Verdict } from './auth-guard.js';
 import type { ApiDeps } from './context.js';
 
 export const ACTOR_HEADER = 'x-spl-actor';
 
 export function authenticate(deps: ApiDeps) {
+  const guard = deps.authGuard ?? new AuthGuard({ logger: deps.logger, ...(deps.now ? { now: deps.now } : {}) });
   return async function auth(ctx: Context, next: Next): Promise<void> {
     if (ctx.state.transport === 'socket') {
       const claimed = ctx.get(ACTOR_HEADER);
@@ -18,10 +22,17 @@ export function authenticate(deps: ApiDeps) {
     }
     if (ctx.path === '/health') return next();
     const header = ctx.get('authorization');
+    // The socket's address, never a forwarding header: those say whatever the client wants.
+    const peer = peerAddress(ctx.req.socket.remoteAddress);
+    if (header !== '') {
+      const verdict = guard.check(peer);
+      if (verdict.locked) throw rateLimited(ctx, peer, verdict);
+    }
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     if (m) {
       const token = deps.tokens.verify(m[1]!);
       if (!token) {
+        guard.fail(peer, 'unknown_token');
         throw new SplError('AUTH_REQUIRED', 'the bearer token is not valid (unknown or revoked)', { fix: 'spl token list shows the active tokens; spl token create --name <name> mints a new one' });
       }
       ctx.state.actor = token.actor;
@@ -33,8 +44,19 @@ export function authenticate(deps: ApiDeps) {
       ctx.state.actor = deps.auth.adminActor;
       return next();
     }
+    // No Authorization header at all is not counted: it guesses nothing, and a client that merely lacks
+    // SPL_TOKEN must not lock out every other local client sharing its address.
+    if (header) guard.fail(peer, 'malformed_header');
     throw new SplError('AUTH_REQUIRED', `TCP requests need 'Authorization: Bearer <token>'${header ? ' (the header is not a bearer token)' : ''}`, {
       fix: 'mint one on the instance host with: spl token create --name <name> (then set SPL_TOKEN), or use the unix socket',
     });
   };
+}
+
+function rateLimited(ctx: Context, peer: string, verdict: Extract<Verdict, { locked: true }>): SplError {
+  const until = new Date(verdict.until).toISOString();
+  ctx.set('Retry-After', String(verdict.retryAfterSecs));
+  return new SplError('RATE_LIMITED', `too many failed credentials from ${peer}: locked out until ${until}; retry in ${verdict.retryAfterSecs}s (the token presented was not checked)`, {
+    fix: `retry after ${until} with a valid token (spl token list; spl token create --name <name>); on the instance host the unix socket is not throttled`,
+  });
 }

@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
 import type { RecordLog } from '../store/record-log.js';
+import type { AuthGuard } from './auth-guard.js';
 
 export type Phase = 'starting' | 'serving' | 'stopping';
 export type Transport = 'tcp' | 'socket';
@@ -75,6 +76,8 @@ export interface ApiDeps {
   /** Largest request body accepted, in bytes. */
   bodyLimit: number;
   now?: () => number;
+  /** Failed-credential tracking per TCP peer (lockouts, AUTH FAILED lines); GET /v1/instance reports its tally. */
+  authGuard?: AuthGuard;
 }
 
 export interface ApiState {

@@ -18,6 +18,8 @@ export interface Config {
   logLevel: LogLevel;
   fleet: { coordinatorUrl: string | undefined; heartbeatIntervalSecs: number; advertisedEndpoint: string | undefined };
   backup: { dest: string | undefined; keepDays: number };
+  /** [server] headers_timeout_secs, request_timeout_secs: how long a client may take to send its request. */
+  timeouts: { headersSecs: number; requestSecs: number };
 }
 
 export interface ConfigOverrides {
@@ -29,6 +31,8 @@ export interface ConfigOverrides {
 
 export const DEFAULT_PORT = 9100;
 export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_HEADERS_TIMEOUT_SECS = 10;
+export const DEFAULT_REQUEST_TIMEOUT_SECS = 60;
 
 export const DEFAULT_CONFIG_TOML = `# spl instance configuration. Precedence: command-line flag > environment > this file > default.
 
@@ -39,6 +43,10 @@ export const DEFAULT_CONFIG_TOML = `# spl instance configuration. Precedence: co
 [server]
 host = "127.0.0.1"
 port = ${DEFAULT_PORT}
+# A client that has not sent its request headers within headers_timeout_secs (or its whole request within
+# request_timeout_secs) gets 408 and is disconnected, within about a second of the limit. Restart to apply.
+# headers_timeout_secs = ${DEFAULT_HEADERS_TIMEOUT_SECS}
+# request_timeout_secs = ${DEFAULT_REQUEST_TIMEOUT_SECS}
 
 [store]
 path = "hub.db"
@@ -104,7 +112,7 @@ export function readConfigFile(file: string): Table {
 /** Every table and key config.toml may hold; anything else is a typo, refused with the nearest valid name. */
 export const CONFIG_KEYS: Record<string, readonly string[]> = {
   identity: ['actor'],
-  server: ['host', 'port'],
+  server: ['host', 'port', 'headers_timeout_secs', 'request_timeout_secs'],
   store: ['path'],
   log: ['level'],
   fleet: ['coordinator_url', 'heartbeat_interval_secs', 'advertised_endpoint', 'token'],
@@ -181,6 +189,11 @@ export function loadConfig(paths: HomePaths, env: Env = process.env, flags: Conf
   const filePort = int(server, 'port', 'server', file, 1, 65535);
   const host = flags.host ?? fileHost ?? DEFAULT_HOST;
   const port = flags.port ?? filePort ?? DEFAULT_PORT;
+  const headersSecs = int(server, 'headers_timeout_secs', 'server', file, 1, 600) ?? DEFAULT_HEADERS_TIMEOUT_SECS;
+  const requestSecs = int(server, 'request_timeout_secs', 'server', file, 1, 3600) ?? Math.max(DEFAULT_REQUEST_TIMEOUT_SECS, headersSecs);
+  if (requestSecs < headersSecs) {
+    throw bad('server.request_timeout_secs', `(${requestSecs}) must be at least server.headers_timeout_secs (${headersSecs}): the whole request cannot take less time than its headers`, file);
+  }
   const levelText = flags.logLevel ?? env.SPL_LOG_LEVEL ?? fileLevel ?? 'info';
 
   return {
@@ -198,6 +211,7 @@ export function loadConfig(paths: HomePaths, env: Env = process.env, flags: Conf
       dest: resolveDest(str(backup, 'dest', 'backup', file), env),
       keepDays: int(backup, 'keep_days', 'backup', file, 1, 3650) ?? 14,
     },
+    timeouts: { headersSecs, requestSecs },
   };
 }
 

@@ -7,6 +7,7 @@ import { validateRecord } from '../kernel/record.js';
 import { SplError, isSplError } from '../kernel/errors.js';
 import { Engine } from '../engine/engine.js';
 import { createApp, DEFAULT_BODY_LIMIT } from '../http/app.js';
+import { AuthGuard } from '../http/auth-guard.js';
 import type { LogDropped, Phase, ReloadState } from '../http/context.js';
 import { closeServer, createListener, listenSocket, listenTcp } from '../http/server.js';
 import { RecordLog } from '../store/record-log.js';
@@ -146,6 +147,9 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
         `serving beyond loopback on ${bind}: every TCP request but /health needs a bearer token; the traffic is plain HTTP (keep it on a private network or behind a TLS proxy)`,
       );
     }
+    // Closing lines of finished AUTH FAILED bursts are written by its timer even when no request comes.
+    const authGuard = new AuthGuard({ logger: opts.logger, now, tickMs: 5_000 });
+    cleanups.push(() => authGuard.close());
     const app = createApp({
       log,
       engine,
@@ -154,6 +158,7 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
       logger: opts.logger,
       bodyLimit: DEFAULT_BODY_LIMIT,
       now,
+      authGuard,
       instance: {
         did: identity.did, version: splVersion(), pid: process.pid, home: paths.home, storePath: config.storePath,
         bind, socket: paths.socket, startedAt, phase: () => phase,
@@ -163,7 +168,8 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
     });
 
     progress(`binding ${bind} and ${paths.socket}`);
-    const tcp = createListener(app, 'tcp');
+    const listenerOptions = { headersTimeoutMs: config.timeouts.headersSecs * 1000, requestTimeoutMs: config.timeouts.requestSecs * 1000, logger: opts.logger };
+    const tcp = createListener(app, 'tcp', listenerOptions);
     try {
       await listenTcp(tcp, config.host, config.port);
     } catch (err) {
@@ -176,7 +182,7 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
       throw err;
     }
     cleanups.push(() => closeServer(tcp));
-    const unix = createListener(app, 'socket');
+    const unix = createListener(app, 'socket', listenerOptions);
     await listenSocket(unix, paths.socket);
     cleanups.push(() => closeServer(unix));
     cleanups.push(() => rmSync(paths.socket, { force: true }));
@@ -207,6 +213,7 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
             }
           };
           await attempt('closing the listeners', () => Promise.all([closeServer(tcp), closeServer(unix)]));
+          authGuard.close();
           await attempt('WAL checkpoint', () => log.close());
           await attempt('removing the socket', () => rmSync(paths.socket, { force: true }));
           await attempt('removing the PID file', () => removePidFile(paths.pidFile));

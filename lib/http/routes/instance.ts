@@ -22,6 +22,7 @@ export function instanceRoutes(api: Routes, deps: ApiDeps): void {
       bind: i.bind,
       socket: i.socket,
       ...(i.reloads ? { reloads: i.reloads() } : {}),
+      ...(deps.authGuard ? { auth: deps.authGuard.tally() } : {}),
     };
   });
 }
