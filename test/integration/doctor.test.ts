@@ -24,7 +24,7 @@ interface Report {
   checks: Row[];
 }
 
-const CHECK_IDS = ['home', 'config', 'pidfile', 'port', 'socket', 'health', 'store', 'engine-config', 'permissions', 'backups', 'offsite-backup', 'secrets', 'disk', 'memory', 'systemd'];
+const CHECK_IDS = ['home', 'config', 'pidfile', 'port', 'socket', 'health', 'auth', 'store', 'engine-config', 'permissions', 'backups', 'offsite-backup', 'secrets', 'disk', 'memory', 'systemd'];
 
 /** A temporary home whose backups also stay inside the temporary directory. */
 async function home(): Promise<Home> {
@@ -82,7 +82,7 @@ t.test('a healthy running instance: every check reports, one row each, and the e
   t.equal(report.exit_code, code);
   for (const c of report.checks) t.match(c, { status: /^(ok|warn|fail|skip)$/, summary: /\S/ }, `${c.id} has a status and a sentence`);
 
-  for (const id of ['home', 'config', 'pidfile', 'port', 'socket', 'health', 'store', 'engine-config', 'permissions']) {
+  for (const id of ['home', 'config', 'pidfile', 'port', 'socket', 'health', 'auth', 'store', 'engine-config', 'permissions']) {
     t.equal(row(report, id).status, 'ok', `${id}: ${row(report, id).summary}`);
   }
   t.match(row(report, 'pidfile').summary, `pid ${pid}`);

@@ -273,6 +273,8 @@ function restartOnlyChanges(running: Config, fresh: Config): string[] {
   cmp('[server] port', running.port, fresh.port);
   cmp('[store] path', running.storePath, fresh.storePath);
   cmp('[identity] actor', running.actor, fresh.actor);
+  cmp('[server] headers_timeout_secs', running.timeouts.headersSecs, fresh.timeouts.headersSecs);
+  cmp('[server] request_timeout_secs', running.timeouts.requestSecs, fresh.timeouts.requestSecs);
   return out;
 }
 
