@@ -335,7 +335,9 @@ function parseErrorMessage(err: unknown, source: string): string {
 export type CelPlainValue = null | boolean | number | string | CelPlainValue[] | { [key: string]: CelPlainValue };
 
 const RECORD_FIELDS = ['id', 'parents', 'thread', 'actor', 'act', 'body', 'clock', 'data_type', 'judged_by', 'sequence', 'created_at'] as const;
-const MAX_DEPTH = 128;
+/** Deepest JSON value (a record and its body) passed into an evaluation. */
+export const MAX_VALUE_DEPTH = 128;
+const MAX_DEPTH = MAX_VALUE_DEPTH;
 
 /**
  * JSON to CEL. Integral numbers become CEL ints (bigint), others doubles: JSON cannot tell 5 from 5.0,

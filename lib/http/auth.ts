@@ -1,7 +1,9 @@
 // Authentication: the unix socket is trusted by its file mode (0600 in a 0700 directory); TCP requests need
 // `Authorization: Bearer spl_…` except GET /health, unless the instance runs with --insecure-localhost.
 // Failed credentials are counted per TCP peer (auth-guard.ts): a peer that keeps failing is locked out, and
-// while it is, its requests that carry credentials get 429 without the token being looked at.
+// while it is, its requests whose credentials fail get 429 instead of 401. A valid token still passes: every
+// local client shares 127.0.0.1, and one process with a stale token must not lock out the others (a guess at a
+// 256-bit secret gains nothing from being answered).
 
 import type { Context, Next } from 'koa';
 import { isDid } from '../kernel/did.js';
@@ -24,14 +26,15 @@ export function authenticate(deps: ApiDeps) {
     const header = ctx.get('authorization');
     // The socket's address, never a forwarding header: those say whatever the client wants.
     const peer = peerAddress(ctx.req.socket.remoteAddress);
-    if (header !== '') {
+    const refuseIfLocked = (): void => {
       const verdict = guard.check(peer);
       if (verdict.locked) throw rateLimited(ctx, peer, verdict);
-    }
+    };
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     if (m) {
       const token = deps.tokens.verify(m[1]!);
       if (!token) {
+        refuseIfLocked();
         guard.fail(peer, 'unknown_token');
         throw new SplError('AUTH_REQUIRED', 'the bearer token is not valid (unknown or revoked)', { fix: 'spl token list shows the active tokens; spl token create --name <name> mints a new one' });
       }
@@ -46,7 +49,10 @@ export function authenticate(deps: ApiDeps) {
     }
     // No Authorization header at all is not counted: it guesses nothing, and a client that merely lacks
     // SPL_TOKEN must not lock out every other local client sharing its address.
-    if (header) guard.fail(peer, 'malformed_header');
+    if (header) {
+      refuseIfLocked();
+      guard.fail(peer, 'malformed_header');
+    }
     throw new SplError('AUTH_REQUIRED', `TCP requests need 'Authorization: Bearer <token>'${header ? ' (the header is not a bearer token)' : ''}`, {
       fix: 'mint one on the instance host with: spl token create --name <name> (then set SPL_TOKEN), or use the unix socket',
     });
@@ -56,7 +62,7 @@ export function authenticate(deps: ApiDeps) {
 function rateLimited(ctx: Context, peer: string, verdict: Extract<Verdict, { locked: true }>): SplError {
   const until = new Date(verdict.until).toISOString();
   ctx.set('Retry-After', String(verdict.retryAfterSecs));
-  return new SplError('RATE_LIMITED', `too many failed credentials from ${peer}: locked out until ${until}; retry in ${verdict.retryAfterSecs}s (the token presented was not checked)`, {
+  return new SplError('RATE_LIMITED', `too many failed credentials from ${peer}: locked out until ${until}; retry in ${verdict.retryAfterSecs}s`, {
     fix: `retry after ${until} with a valid token (spl token list; spl token create --name <name>); on the instance host the unix socket is not throttled`,
   });
 }

@@ -15,14 +15,25 @@ export async function readJson(ctx: Context, limit: number): Promise<unknown> {
   if (declared > limit) throw tooLarge(declared, limit);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      ctx.req.unpipe();
-      ctx.set('Connection', 'close');
-      throw tooLarge(size, limit);
+  try {
+    for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit) {
+        ctx.req.unpipe();
+        ctx.set('Connection', 'close');
+        throw tooLarge(size, limit);
+      }
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch (err) {
+    if (err instanceof SplError) throw err;
+    // The client went away mid-body (ECONNRESET "aborted"): its choice, not a server fault, and nobody is left
+    // to read the answer.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (err as Error).message === 'aborted') {
+      throw new SplError('INVALID_REQUEST', `the client closed the connection after ${size} bytes of the body`, { cause: err });
+    }
+    throw err;
   }
   const raw = Buffer.concat(chunks);
   // A record's id is the hash of what the client sent: bytes that are not UTF-8 would be stored as U+FFFD, a

@@ -1,6 +1,7 @@
 // Request paths the API refuses because two readers could take them to mean different things: a proxy, a log
 // filter or a permission rule reading `path` would see one route while a decoding router might see another.
-// Refused before authentication with 400 INVALID_REQUEST, whichever route the path resembles.
+// Refused before authentication with 400 INVALID_REQUEST, whichever route the path resembles; so is an HTTP/1.1
+// request without a Host header (which Node would otherwise refuse without the envelope).
 
 import type { Context, Next } from 'koa';
 import { SplError } from '../kernel/errors.js';
@@ -8,7 +9,9 @@ import { SplError } from '../kernel/errors.js';
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 
 /** Why `path` is ambiguous, or undefined when it is a plain path. */
-export function ambiguity(path: string): string | undefined {
+export function ambiguity(path: string | null | undefined): string | undefined {
+  // An absolute-form target without a path (`GET http:// HTTP/1.1`) leaves none at all.
+  if (typeof path !== 'string' || path === '') return 'the request target has no path';
   if (!path.startsWith('/')) return 'it does not start with /';
   if (path.includes('//')) return 'it contains an empty segment (//)';
   if (path.includes('\\')) return 'it contains a backslash';
@@ -33,9 +36,12 @@ export function ambiguity(path: string): string | undefined {
 
 export function refuseAmbiguousPaths() {
   return async function paths(ctx: Context, next: Next): Promise<void> {
-    const why = ambiguity(ctx.path);
+    if (ctx.req.httpVersionMajor === 1 && ctx.req.httpVersionMinor >= 1 && ctx.req.headers.host === undefined) {
+      throw new SplError('INVALID_REQUEST', 'an HTTP/1.1 request needs a Host header', { fix: 'send Host: 127.0.0.1 (any HTTP client does this itself)' });
+    }
+    const why = ambiguity(ctx.path as string | null);
     if (why !== undefined) {
-      throw new SplError('INVALID_REQUEST', `the path ${JSON.stringify(ctx.path)} is ambiguous: ${why}`, {
+      throw new SplError('INVALID_REQUEST', `the path ${JSON.stringify(ctx.path ?? '')} is ambiguous: ${why}`, {
         fix: 'send the path as the API documents it: lowercase, single slashes, no dot segments and no percent-escapes of plain characters',
       });
     }

@@ -46,7 +46,11 @@ export function createListener(app: Koa<ApiState>, transport: Transport, o: List
   // The last request on each connection: whether its body is still arriving, and whether its response has begun.
   const lastExchange = new WeakMap<Socket, { req: IncomingMessage; res: ServerResponse }>();
   const server = createServer(
-    { headersTimeout: limits.headersTimeout, requestTimeout: limits.requestTimeout, connectionsCheckingInterval: limits.connectionsCheckingInterval },
+    {
+      headersTimeout: limits.headersTimeout, requestTimeout: limits.requestTimeout, connectionsCheckingInterval: limits.connectionsCheckingInterval,
+      // Node would answer a missing Host with a bare 400 of its own; the app refuses it with the envelope (paths.ts).
+      requireHostHeader: false,
+    },
     (req: IncomingMessage, res: ServerResponse) => {
       transportOf.set(req, transport);
       lastExchange.set(req.socket, { req, res });

@@ -15,7 +15,8 @@ export interface CompiledQuery {
 const ENVELOPE = new Set(['id', 'thread', 'actor', 'act', 'clock', 'data_type', 'judged_by', 'sequence']);
 const ORDERED = new Set(['clock', 'sequence']);
 const BODY_PATH = /^body\.[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,15}$/;
-const RANGE_OPS: Record<string, string> = { gt: '>', gte: '>=', lt: '<', lte: '<=' };
+// A Map, not an object literal: a lookup of `constructor` or `__proto__` must find nothing.
+const RANGE_OPS = new Map<string, string>([['gt', '>'], ['gte', '>='], ['lt', '<'], ['lte', '<=']]);
 export const MAX_QUERY_LIMIT = 1000;
 
 function bad(field: string, message: string): SplError {
@@ -78,7 +79,7 @@ function condition(field: string, column: string, cond: unknown, params: unknown
     if (!ORDERED.has(field) && !field.startsWith('body.')) throw bad(`where.${field}`, 'ranges (gt, gte, lt, lte) apply to clock, sequence and body paths');
     const parts: string[] = [];
     for (const [op, v] of Object.entries(cond as Record<string, unknown>)) {
-      const sqlOp = RANGE_OPS[op];
+      const sqlOp = RANGE_OPS.get(op);
       if (!sqlOp) throw bad(`where.${field}.${op}`, 'unknown operator (use gt, gte, lt, lte)');
       if (typeof v !== 'number' && typeof v !== 'string') throw bad(`where.${field}.${op}`, 'must be a number or string');
       if (parts.length > 0 && column.startsWith('json_extract')) params.push(params[params.length - 2]);

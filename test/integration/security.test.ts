@@ -172,6 +172,12 @@ t.test('a token writes records only as the DIDs it speaks for; the socket may na
   const own = await http(h.port, 'POST', '/v1/tokens', JSON.stringify({ name: 'alice-2' }), { authorization: `Bearer ${alice}`, 'content-type': 'application/json' });
   t.equal(own.status, 201, 'a token may mint one for its own actor');
 
+  // A record nested past what CEL reads is refused before it reaches the evaluation thread.
+  const deep = `{"expression":"1","record":{"body":{"d":${'['.repeat(20000)}${']'.repeat(20000)}}}}`;
+  const deepExpr = await http(h.port, 'POST', '/v1/engine/expr', deep, { authorization: `Bearer ${alice}`, 'content-type': 'application/json' });
+  t.equal(deepExpr.status, 400, deepExpr.text.slice(0, 200));
+  t.match(deepExpr.body, { code: 'INVALID_REQUEST', field: 'record', message: /nests deeper than 128 levels/ });
+
   const socket = await runSpl(['know', 'from the host', '--thread', THREAD, '-o', 'json'], { ...h.env, SPL_ACTOR: 'did:sync:user:bob' });
   t.equal(socket.code, 0, socket.stderr);
   t.equal(JSON.parse(socket.stdout).actor, 'did:sync:user:bob', 'the socket writes as SPL_ACTOR');

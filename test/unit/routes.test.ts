@@ -50,4 +50,5 @@ t.test('ambiguous paths are named; plain ones pass', async (t) => {
     ['v1/tokens', /does not start with \//],
   ];
   for (const [p, why] of cases) t.match(ambiguity(p), why, p);
+  t.match(ambiguity(null), /the request target has no path/, 'an absolute-form target without a path');
 });

@@ -1,7 +1,7 @@
 // Engine introspection: the CEL compile cache, expression check/eval, and health rules.
 
 import { SplError } from '../../kernel/errors.js';
-import { CelCostError, celEngine, isCelContext, CEL_CONTEXTS, type CelBindings, type CelContext, type CelRecordInput } from '../../engine/cel.js';
+import { CelCostError, MAX_VALUE_DEPTH, celEngine, isCelContext, CEL_CONTEXTS, type CelBindings, type CelContext, type CelRecordInput } from '../../engine/cel.js';
 import { ruleBudgetTally } from '../../engine/cel-rule-budget.js';
 import { celSandbox } from '../../engine/cel-sandbox.js';
 import { rulesOf } from '../../engine/folds/engine-config.js';
@@ -43,6 +43,10 @@ export function engineRoutes(api: Routes, deps: ApiDeps): void {
     if (!isCelContext(context)) throw new SplError('INVALID_REQUEST', `context must be one of ${CEL_CONTEXTS.join(', ')}`, { field: 'context' });
     const record = body.record === undefined || body.record === null ? null : (body.record as CelRecordInput);
     if (record !== null && (typeof record !== 'object' || Array.isArray(record))) throw new SplError('INVALID_REQUEST', 'record must be a JSON object', { field: 'record' });
+    // CEL reads at most MAX_VALUE_DEPTH levels; deeper input is refused here, before it is copied to the evaluation thread.
+    if (record !== null && nestingDepth(record, MAX_VALUE_DEPTH + 1) > MAX_VALUE_DEPTH) {
+      throw new SplError('INVALID_REQUEST', `record nests deeper than ${MAX_VALUE_DEPTH} levels`, { field: 'record' });
+    }
     // Compiled here too (through the cache) so a mistake answers 200 { ok: false } as it always has; a cost
     // limit is the 422, at compile time or when the evaluation thread stops it.
     const checked = celEngine.check(context, expression);
@@ -72,4 +76,18 @@ export function engineRoutes(api: Routes, deps: ApiDeps): void {
       rules_over_budget: ruleBudgetTally.report(),
     };
   });
+}
+
+/** How deep `v` nests (objects and arrays), counting no further than `stop`; iterative, so any depth is safe. */
+function nestingDepth(v: unknown, stop: number): number {
+  let max = 0;
+  const stack: Array<[unknown, number]> = [[v, 1]];
+  while (stack.length > 0) {
+    const [x, d] = stack.pop()!;
+    if (typeof x !== 'object' || x === null) continue;
+    if (d > max) max = d;
+    if (max >= stop) return max;
+    for (const child of Object.values(x)) stack.push([child, d + 1]);
+  }
+  return max;
 }
