@@ -26,6 +26,14 @@ export const healthCheck: Check = {
     if (b.version !== splVersion()) {
       return warn(`/health ${where} ok, but the instance runs spl ${b.version} and this CLI is spl ${splVersion()} (restart to run the installed version)`, 'spl restart');
     }
+    const broken = b.folds?.broken ?? [];
+    if (broken.length > 0) {
+      const what = broken.map((f) => `${f.fold} failed on ${plural(f.faults, 'record')} (first: ${f.first[0]?.record ?? '?'} at sequence ${f.first[0]?.sequence ?? '?'}: ${f.first[0]?.error ?? '?'})`).join('; ');
+      return warn(
+        `/health ${where}: ok, ${facts}; but derived state is incomplete: ${what}`,
+        `grep '"fold"' ${ctx.paths.logFile} shows each failure; the records are committed, so a fixed fold rebuilds them on the next start`,
+      );
+    }
     if (b.log && b.log.dropped_lines > 0) {
       const state = b.log.writing ? 'writing again' : 'still failing';
       return warn(

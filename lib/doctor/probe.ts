@@ -12,6 +12,8 @@ export interface HealthBody {
   uptime_secs: number;
   /** The log file: whether lines are being written, and how many were dropped (a full disk). */
   log?: { writing: boolean; dropped_lines: number; last_dropped_at?: string; last_error?: string };
+  /** Folds that threw on a record (their state lacks it). */
+  folds?: { broken: Array<{ fold: string; faults: number; first: Array<{ record: string; sequence: number; error: string }> }> };
 }
 
 export type HealthAnswer =

@@ -1,15 +1,21 @@
 // The engine: hosts the folds over one record log, rebuilds them on start-up and keeps them current by
-// applying each committed group before its appends resolve (so a client reads its own writes).
+// applying each committed group before its appends resolve (so a client reads its own writes), then hands the
+// group to the reactors (side effects, asynchronously). Folds register: the core ones below, plus whatever a
+// module supplies at start (`extraFolds`); readers ask for a fold's state with `engine.state(fold)`.
 
 import type { Logger } from 'pino';
 import type { RecordLog } from '../store/record-log.js';
-import { FoldHost } from './fold-host.js';
+import { FoldHost, type FoldHealth } from './fold-host.js';
 import { Permissions } from './permissions.js';
 import type { Fold } from './fold.js';
+import { Reactors, type ReactorHandler, type ReactorStats } from './reactor.js';
 import { celEngine, type CelContext } from './cel.js';
-import { ENGINE_CONFIG_THREAD, engineConfigFold, type EngineConfigState, type Rule, type RuleTopic } from './folds/engine-config.js';
-import { threadStateFold, type ThreadsState } from './folds/thread-state.js';
-import { trustFold, type TrustState } from './folds/trust.js';
+import { ENGINE_CONFIG_THREAD, engineConfigFold, type Rule, type RuleTopic } from './folds/engine-config.js';
+import { threadStateFold } from './folds/thread-state.js';
+import { trustFold } from './folds/trust.js';
+
+/** The folds every instance hosts: engine configuration, thread state, trust. */
+export const CORE_FOLDS: ReadonlyArray<Fold<unknown>> = [engineConfigFold, threadStateFold, trustFold] as ReadonlyArray<Fold<unknown>>;
 
 /** The CEL context a rule topic's expressions are evaluated in. */
 export function ruleContext(topic: RuleTopic): CelContext {
@@ -27,48 +33,67 @@ function reportUncompilable(rule: Rule, logger: Logger): void {
 
 export class Engine {
   readonly permissions: Permissions;
+  private readonly reactors: Reactors;
 
   private constructor(readonly host: FoldHost, logger: Logger, now: () => number) {
-    this.permissions = new Permissions(() => this.config, () => this.trust, logger.child({ target: 'syncropel_engine::permissions' }), now);
+    this.permissions = new Permissions(() => this.state(engineConfigFold), () => this.state(trustFold), logger.child({ target: 'syncropel_engine::permissions' }), now);
+    this.reactors = new Reactors(logger.child({ target: 'syncropel_engine::reactors' }));
   }
 
-  static readonly FOLDS: ReadonlyArray<Fold<unknown>> = [engineConfigFold, threadStateFold, trustFold] as ReadonlyArray<Fold<unknown>>;
-
-  /** rebuild_from_store, then follow the log. */
-  static async start(log: RecordLog, logger: Logger, now: () => number = Date.now): Promise<Engine> {
-    const host = new FoldHost(Engine.FOLDS);
+  /** rebuild_from_store over the core folds and `extraFolds`, then follow the log. */
+  static async start(log: RecordLog, logger: Logger, now: () => number = Date.now, extraFolds: ReadonlyArray<Fold<unknown>> = []): Promise<Engine> {
+    const foldLog = logger.child({ target: 'syncropel_engine::folds' });
+    const folds = [...CORE_FOLDS, ...extraFolds];
+    const host = new FoldHost(folds, foldLog, now);
     const result = await host.rebuild(log, now);
-    logger.child({ target: 'syncropel_engine::folds' }).info(
-      { records: result.records, duration_ms: result.durationMs, folds: Engine.FOLDS.map((f) => f.name) },
-      'rebuild_from_store complete',
+    const broken = host.broken();
+    foldLog[broken.length > 0 ? 'warn' : 'info'](
+      { records: result.records, duration_ms: result.durationMs, folds: folds.map((f) => f.name), ...(broken.length > 0 ? { broken: broken.map((b) => `${b.fold} (${b.faults})`) } : {}) },
+      broken.length > 0 ? `rebuild_from_store complete; broken folds: ${broken.map((b) => `${b.fold} failed on ${b.faults} record(s)`).join(', ')}` : 'rebuild_from_store complete',
     );
     const engine = new Engine(host, logger, now);
     const rulesLog = logger.child({ target: 'syncropel_engine::config' });
     for (const rule of host.state(engineConfigFold).rules.values()) reportUncompilable(rule, rulesLog);
-    log.onCommit((records) => {
-      host.apply(records);
-      for (const r of records) {
-        if (r.thread !== ENGINE_CONFIG_THREAD || typeof r.body.topic !== 'string' || typeof r.body.name !== 'string') continue;
-        const rule = engine.config.rules.get(`${r.body.topic}\0${r.body.name}`);
-        if (rule && rule.record === r.id) reportUncompilable(rule, rulesLog);
-      }
-    });
+    log.onCommit(
+      (records) => {
+        host.apply(records);
+        for (const r of records) {
+          if (r.thread !== ENGINE_CONFIG_THREAD || typeof r.body.topic !== 'string' || typeof r.body.name !== 'string') continue;
+          const rule = engine.state(engineConfigFold).rules.get(`${r.body.topic}\0${r.body.name}`);
+          if (rule && rule.record === r.id) reportUncompilable(rule, rulesLog);
+        }
+        engine.reactors.dispatch(records);
+      },
+      (err, records) => foldLog.error({ error: (err as Error).message, first_sequence: records[0]?.sequence }, `after commit: ${(err as Error).message}; the records are committed`),
+    );
     return engine;
   }
 
-  get threads(): ThreadsState {
-    return this.host.state(threadStateFold);
+  /** A hosted fold's current state. */
+  state<S>(fold: Fold<S>): S {
+    return this.host.state(fold);
   }
 
-  get config(): EngineConfigState {
-    return this.host.state(engineConfigFold);
+  /** Registers a side effect run after each commit (see reactor.ts). */
+  react(name: string, handler: ReactorHandler): void {
+    this.reactors.add(name, handler);
   }
 
-  get trust(): TrustState {
-    return this.host.state(trustFold);
+  /** Waits for the reactors to finish what has been committed so far. */
+  drainReactors(): Promise<void> {
+    return this.reactors.drain();
+  }
+
+  reactorStats(): ReactorStats[] {
+    return this.reactors.stats();
+  }
+
+  /** Folds that threw on a record (reported by /health and spl doctor). */
+  brokenFolds(): FoldHealth[] {
+    return this.host.broken();
   }
 
   get threadCount(): number {
-    return this.threads.size;
+    return this.state(threadStateFold).size;
   }
 }

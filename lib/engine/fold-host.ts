@@ -1,6 +1,13 @@
 // FoldHost: owns every fold's state. Rebuilds all folds from the store in one scan on start-up
 // (rebuild_from_store) and applies each committed group after COMMIT, in commit order.
+//
+// A fold that throws must not take the commit path down: the records are committed whatever a fold makes of
+// them, so the appends resolve and the daemon keeps serving. The fold is marked broken — an ERROR names the fold,
+// the record and the error, /health and spl doctor report it — and it goes on applying the records after that
+// one (its state lacks what the throwing record would have added). A rebuild meets the same record again and
+// reports it again: nothing is skipped silently and nothing crash-loops.
 
+import type { Logger } from 'pino';
 import type { StoredRecord } from '../kernel/record.js';
 import type { RecordLog } from '../store/record-log.js';
 import type { Fold } from './fold.js';
@@ -10,18 +17,47 @@ export interface RebuildResult {
   durationMs: number;
 }
 
+/** A record a fold threw on. */
+export interface FoldFault {
+  fold: string;
+  record: string;
+  sequence: number;
+  error: string;
+  at: string;
+}
+
+/** The faults kept per fold (the first ones, and a count of all). */
+const FAULTS_KEPT = 10;
+
+export interface FoldHealth {
+  fold: string;
+  faults: number;
+  first: FoldFault[];
+}
+
 export class FoldHost {
   private readonly states = new Map<Fold<unknown>, unknown>();
+  private readonly faults = new Map<Fold<unknown>, { count: number; first: FoldFault[] }>();
   private lastSequence = 0;
 
-  constructor(readonly folds: ReadonlyArray<Fold<unknown>>) {
-    for (const f of folds) this.states.set(f, f.init());
+  constructor(
+    readonly folds: ReadonlyArray<Fold<unknown>>,
+    private readonly logger?: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    const names = new Set<string>();
+    for (const f of folds) {
+      if (names.has(f.name)) throw new Error(`two folds are named ${f.name}; fold names must be unique`);
+      names.add(f.name);
+      this.states.set(f, f.init());
+    }
   }
 
   /** Re-derives every fold from scratch by scanning the store once, in sequence order. */
-  async rebuild(log: RecordLog, now: () => number = Date.now): Promise<RebuildResult> {
+  async rebuild(log: RecordLog, now: () => number = this.now): Promise<RebuildResult> {
     const started = now();
     for (const f of this.folds) this.states.set(f, f.init());
+    this.faults.clear();
     this.lastSequence = 0;
     const records = await log.scan(0, (r) => this.applyOne(r));
     return { records, durationMs: now() - started };
@@ -33,8 +69,32 @@ export class FoldHost {
   }
 
   private applyOne(r: StoredRecord): void {
-    for (const f of this.folds) this.states.set(f, f.apply(this.states.get(f), r));
+    for (const f of this.folds) {
+      try {
+        this.states.set(f, f.apply(this.states.get(f), r));
+      } catch (err) {
+        this.fault(f, r, err);
+      }
+    }
     this.lastSequence = r.sequence;
+  }
+
+  private fault(f: Fold<unknown>, r: StoredRecord, err: unknown): void {
+    const error = err instanceof Error ? err.message : String(err);
+    const entry = this.faults.get(f) ?? { count: 0, first: [] };
+    entry.count += 1;
+    const fault: FoldFault = { fold: f.name, record: r.id, sequence: r.sequence, error, at: new Date(this.now()).toISOString() };
+    if (entry.first.length < FAULTS_KEPT) entry.first.push(fault);
+    this.faults.set(f, entry);
+    this.logger?.error(
+      { fold: f.name, record: r.id, sequence: r.sequence, thread: r.thread, error, faults: entry.count },
+      `fold ${f.name} failed on record ${r.id} (sequence ${r.sequence}): ${error}; the record is committed, the fold's state lacks it`,
+    );
+  }
+
+  /** Folds that threw on a record since the last rebuild, with the first faults each. */
+  broken(): FoldHealth[] {
+    return [...this.faults].map(([f, e]) => ({ fold: f.name, faults: e.count, first: e.first }));
   }
 
   state<S>(fold: Fold<S>): S {

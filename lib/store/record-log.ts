@@ -40,7 +40,7 @@ export class RecordLog {
   private flushScheduled = false;
   private flushing: Promise<void> | null = null;
   private closed = false;
-  private readonly listeners: Array<(records: StoredRecord[]) => void> = [];
+  private readonly listeners: Array<{ listener: (records: StoredRecord[]) => void; onError: (err: unknown, records: StoredRecord[]) => void }> = [];
 
   private constructor(
     readonly path: string,
@@ -82,9 +82,12 @@ export class RecordLog {
     return this.nextSequence - 1;
   }
 
-  /** Called with each committed group, in commit order, after COMMIT and before the appends resolve. */
-  onCommit(listener: (records: StoredRecord[]) => void): void {
-    this.listeners.push(listener);
+  /**
+   * Called with each committed group, in commit order, after COMMIT and before the appends resolve. A listener
+   * that throws is handed to `onError`: the records are committed, so the appends resolve regardless.
+   */
+  onCommit(listener: (records: StoredRecord[]) => void, onError: (err: unknown, records: StoredRecord[]) => void = reportListenerError): void {
+    this.listeners.push({ listener, onError });
   }
 
   /**
@@ -207,7 +210,17 @@ export class RecordLog {
       }
       this.nextSequence = sequence;
       for (const [k, v] of heads) this.heads.set(k, v);
-      for (const l of this.listeners) l(rows);
+      for (const l of this.listeners) {
+        try {
+          l.listener(rows);
+        } catch (err) {
+          try {
+            l.onError(err, rows);
+          } catch {
+            // the report itself failed; the appends still resolve
+          }
+        }
+      }
     }
 
     for (const a of accepted) {
@@ -327,4 +340,8 @@ export interface ListFilter {
 
 function headKey(thread: string, actor: string): string {
   return thread + '\0' + actor;
+}
+
+function reportListenerError(err: unknown): void {
+  process.emitWarning(`a commit listener failed: ${err instanceof Error ? err.message : String(err)}`, 'CommitListenerWarning');
 }

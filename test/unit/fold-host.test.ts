@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FoldHost } from '../../lib/engine/fold-host.js';
-import { Engine } from '../../lib/engine/engine.js';
+import { CORE_FOLDS } from '../../lib/engine/engine.js';
 import { RecordLog } from '../../lib/store/record-log.js';
 import { validateRecord } from '../../lib/kernel/record.js';
 
@@ -45,7 +45,7 @@ t.test('incremental application equals a full rebuild, for random logs and commi
       const path = tmp(t);
       const log = await RecordLog.open(path, { create: true });
       try {
-        const live = new FoldHost(Engine.FOLDS);
+        const live = new FoldHost(CORE_FOLDS);
         await live.rebuild(log);
         log.onCommit((records) => live.apply(records));
         // Some groups are appended concurrently so they share a transaction; others one at a time.
@@ -53,7 +53,7 @@ t.test('incremental application equals a full rebuild, for random logs and commi
           const pair = groups.slice(i, i + 2).map((g) => g.map((d) => validateRecord(d)));
           await Promise.all(pair.map((p) => log.append(p)));
         }
-        const rebuilt = new FoldHost(Engine.FOLDS);
+        const rebuilt = new FoldHost(CORE_FOLDS);
         await rebuilt.rebuild(log);
         runs++;
         return snapshot(live) === snapshot(rebuilt) && live.sequence === log.recordCount;
@@ -69,12 +69,12 @@ t.test('incremental application equals a full rebuild, for random logs and commi
 t.test('apply ignores records already folded in', async (t) => {
   const log = await RecordLog.open(tmp(t), { create: true });
   t.teardown(() => log.close());
-  const host = new FoldHost(Engine.FOLDS);
+  const host = new FoldHost(CORE_FOLDS);
   const [o] = await log.append([validateRecord({ thread: THREADS[1], actor: ACTORS[0], act: 'DO', body: {} })]);
   host.apply([o!.record]);
   host.apply([o!.record]);
   const before = snapshot(host);
-  const rebuilt = new FoldHost(Engine.FOLDS);
+  const rebuilt = new FoldHost(CORE_FOLDS);
   await rebuilt.rebuild(log);
   t.equal(before, snapshot(rebuilt));
 });

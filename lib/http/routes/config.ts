@@ -2,7 +2,7 @@
 
 import { SplError } from '../../kernel/errors.js';
 import { validateRecord } from '../../kernel/record.js';
-import { ENGINE_CONFIG_THREAD, RULE_TOPICS, isRuleTopic, rulesOf, toggleEnabled, type Rule } from '../../engine/folds/engine-config.js';
+import { ENGINE_CONFIG_THREAD, RULE_TOPICS, engineConfigFold, isRuleTopic, rulesOf, toggleEnabled, type Rule } from '../../engine/folds/engine-config.js';
 import { adminRuleCommand } from '../../engine/permissions.js';
 import type { ApiDeps } from '../context.js';
 import { type Routes } from '../route.js';
@@ -20,15 +20,15 @@ export function configRoutes(api: Routes, deps: ApiDeps): void {
     }
     const all = ctx.query.all === 'true';
     const topics = topic ? [topic] : RULE_TOPICS;
-    ctx.body = { object: 'list', data: topics.flatMap((t) => rulesOf(deps.engine.config, t, { includeDisabled: all }).map(view)) };
+    ctx.body = { object: 'list', data: topics.flatMap((t) => rulesOf(deps.engine.state(engineConfigFold), t, { includeDisabled: all }).map(view)) };
   });
 
   api.get('/v1/config/permission-rules', 'config_read', (ctx) => {
-    ctx.body = { object: 'list', data: rulesOf(deps.engine.config, 'permission_rule', { includeDisabled: ctx.query.all === 'true' }).map(view) };
+    ctx.body = { object: 'list', data: rulesOf(deps.engine.state(engineConfigFold), 'permission_rule', { includeDisabled: ctx.query.all === 'true' }).map(view) };
   });
 
   api.get('/v1/config', 'config_read', (ctx) => {
-    const c = deps.engine.config;
+    const c = deps.engine.state(engineConfigFold);
     ctx.body = {
       object: 'engine_config',
       records: c.records,

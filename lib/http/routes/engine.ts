@@ -4,8 +4,8 @@ import { SplError } from '../../kernel/errors.js';
 import { CelCostError, MAX_VALUE_DEPTH, celEngine, isCelContext, CEL_CONTEXTS, type CelBindings, type CelContext, type CelRecordInput } from '../../engine/cel.js';
 import { ruleBudgetTally } from '../../engine/cel-rule-budget.js';
 import { celSandbox } from '../../engine/cel-sandbox.js';
-import { rulesOf } from '../../engine/folds/engine-config.js';
-import { trustScore } from '../../engine/folds/trust.js';
+import { engineConfigFold, rulesOf } from '../../engine/folds/engine-config.js';
+import { trustFold, trustScore } from '../../engine/folds/trust.js';
 import { readJson } from '../body.js';
 import type { ApiDeps } from '../context.js';
 import { type Routes } from '../route.js';
@@ -22,7 +22,7 @@ export function engineRoutes(api: Routes, deps: ApiDeps): void {
   }
 
   function trustAt(at: number): (a: string, d: string) => number {
-    const trust = deps.engine.trust;
+    const trust = deps.engine.state(trustFold);
     return (a, d) => trustScore(trust, a, d, at);
   }
 
@@ -62,7 +62,7 @@ export function engineRoutes(api: Routes, deps: ApiDeps): void {
   });
 
   api.get('/v1/engine/health', 'config_read', (ctx) => {
-    const checks = rulesOf(deps.engine.config, 'health_rule').map((rule) => {
+    const checks = rulesOf(deps.engine.state(engineConfigFold), 'health_rule').map((rule) => {
       if (rule.expression === undefined) return { name: rule.name, ok: false, error: 'the rule has no expression' };
       // The same budget as permission rules (RULE_BUDGET, the default): a rule over it fails its check.
       const r = celEngine.evaluateBool('health_check', rule.expression, bindings('health_check', ctx.state.actor, null) as CelBindings<'health_check'>);

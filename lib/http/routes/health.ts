@@ -16,6 +16,8 @@ export function healthRoutes(api: Routes, deps: ApiDeps): void {
       instance_did: deps.instance.did,
       uptime_secs: Math.floor((now() - deps.instance.startedAt) / 1000),
       ...(deps.instance.logDropped ? { log: logState(deps.instance.logDropped()) } : {}),
+      // Present only when a fold threw on a record: the instance serves, but that fold's state lacks the record.
+      ...brokenFolds(deps),
     };
   });
 }
@@ -23,4 +25,9 @@ export function healthRoutes(api: Routes, deps: ApiDeps): void {
 /** `{"writing":true,"dropped_lines":0}`; while the log disk is full, writing is false and the count grows. */
 function logState(d: LogDropped): Record<string, unknown> {
   return { writing: d.pending === 0, dropped_lines: d.total, ...(d.total > 0 ? { last_dropped_at: d.last_at, last_error: d.last_error } : {}) };
+}
+
+function brokenFolds(deps: ApiDeps): { folds?: { broken: ReturnType<ApiDeps['engine']['brokenFolds']> } } {
+  const broken = deps.engine.brokenFolds();
+  return broken.length > 0 ? { folds: { broken } } : {};
 }

@@ -2,7 +2,7 @@
 
 import { SplError } from '../../kernel/errors.js';
 import { isThreadId } from '../../kernel/thread.js';
-import { threadList, threadState } from '../../engine/folds/thread-state.js';
+import { threadList, threadState, threadStateFold } from '../../engine/folds/thread-state.js';
 import type { ApiDeps } from '../context.js';
 import { intParam } from '../params.js';
 import { MAX_BATCH } from './records.js';
@@ -11,19 +11,19 @@ import { type Routes } from '../route.js';
 export function threadRoutes(api: Routes, deps: ApiDeps): void {
   function threadId(raw: string): string {
     if (!isThreadId(raw)) throw new SplError('INVALID_REQUEST', `${raw} is not a thread id (th_ + 64 hex, or a reserved name like th_engine_config)`, { field: 'id' });
-    if (!deps.engine.threads.has(raw)) throw new SplError('THREAD_NOT_FOUND', `no records on thread ${raw}`, { fix: 'spl thread list shows the threads this instance holds' });
+    if (!deps.engine.state(threadStateFold).has(raw)) throw new SplError('THREAD_NOT_FOUND', `no records on thread ${raw}`, { fix: 'spl thread list shows the threads this instance holds' });
     return raw;
   }
 
   api.get('/v1/threads', 'thread_read', async (ctx) => {
     const limit = intParam(ctx.query.limit, 'limit', 1, MAX_BATCH, 100);
     const offset = intParam(ctx.query.offset, 'offset', 0, Number.MAX_SAFE_INTEGER, 0);
-    ctx.body = { object: 'list', data: threadList(deps.engine.threads, limit, offset), total: deps.engine.threadCount };
+    ctx.body = { object: 'list', data: threadList(deps.engine.state(threadStateFold), limit, offset), total: deps.engine.threadCount };
   });
 
   api.get('/v1/threads/:id', 'thread_read', async (ctx) => {
     const thread = threadId(ctx.params.id!);
-    ctx.body = { object: 'thread', ...threadState(deps.engine.threads, thread) };
+    ctx.body = { object: 'thread', ...threadState(deps.engine.state(threadStateFold), thread) };
   });
 
   api.get('/v1/threads/:id/records', 'thread_read', async (ctx) => {
