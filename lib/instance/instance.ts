@@ -1,7 +1,10 @@
 // One running instance: the start-up sequence (lock → PID file → store → identity → listeners → ready) and
-// the graceful shutdown (stop accepting → drain → WAL checkpoint → remove socket and PID file → unlock).
+// the graceful shutdown (stop accepting → drain → stop services → WAL checkpoint → remove socket and PID file →
+// unlock), each a named step below.
 
 import { rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { Fold } from '../engine/fold.js';
 import { ENGINE_CONFIG_THREAD } from '../engine/folds/engine-config.js';
 import { validateRecord } from '../kernel/record.js';
 import { SplError, isSplError } from '../kernel/errors.js';
@@ -21,6 +24,7 @@ import { describeHolder, tcpPortHolder } from './port-owner.js';
 import { startupBackupDir } from './backup-paths.js';
 import { startupBackup } from './startup-backup.js';
 import { inspectMissingStore, refuseEmptyStart, type MissingStore } from './store-guard.js';
+import { ServiceSet, type Service } from './services.js';
 import { TokenStore } from './tokens.js';
 import { splVersion } from './version.js';
 
@@ -45,6 +49,12 @@ export interface StartOptions {
   reloads?: () => ReloadState;
   /** Lines the log file dropped (a full disk), for /health. */
   logDropped?: () => LogDropped;
+  /** Folds beyond the core ones, supplied by the modules that read them. */
+  folds?: ReadonlyArray<Fold<unknown>>;
+  /** Services started once the listeners are bound and stopped, in reverse, before the store closes. */
+  services?: readonly Service[];
+  /** Told each shutdown step as it begins (sd_notify STATUS= and EXTEND_TIMEOUT_USEC=). */
+  stopProgress?: (step: string) => void;
 }
 
 export interface RunningInstance {
@@ -54,6 +64,8 @@ export interface RunningInstance {
   log: RecordLog;
   engine: Engine;
   phase(): Phase;
+  /** Hands a re-read config.toml to the services. */
+  reload(config: Config): Promise<void>;
   stop(reason: string): Promise<void>;
 }
 
@@ -80,157 +92,200 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
   const logger = opts.logger.child({ target: 'syncropel_instance' });
   const now = opts.now ?? Date.now;
   const startedAt = now();
-  let phase: Phase = 'starting';
   const progress = opts.progress ?? ((): void => undefined);
+  let phase: Phase = 'starting';
 
   checkServeConfig(paths, config, { insecureLocalhost: opts.insecureLocalhost });
   ensureHome(paths);
   progress('taking the home lock');
-  const lock = await HomeLock.acquire(paths.lockFile);
-  if (!lock) {
-    const pid = inspectPidFile(paths.pidFile);
-    throw new SplError('HOME_LOCKED', `another spl instance${pid.state === 'running' ? ` (pid ${pid.pid})` : ''} is already running on ${paths.home}`, {
-      fix: 'spl status shows it; spl stop stops it',
-    });
-  }
-
+  const lock = await lockHome(paths);
   const cleanups: Array<() => Promise<void> | void> = [() => lock.release()];
-  const unwind = async (): Promise<void> => {
-    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
-  };
-
   try {
-    const previous = inspectPidFile(paths.pidFile);
-    if (previous.state === 'stale') logger.warn({ pid: previous.pid }, `stale PID file ${paths.pidFile} replaced: ${previous.reason}`);
-    writePidFile(paths.pidFile);
+    writePidFileOver(paths, logger);
     cleanups.push(() => removePidFile(paths.pidFile));
-
-    // Never start empty over good data: decided before the identity is created (its key is part of the evidence).
-    const backupDest = config.backup.dest;
-    const missing = opts.newStore
-      ? await inspectMissingStore(paths, config.storePath, backupDest, opts.env ?? process.env)
-      : await refuseEmptyStart(paths, config.storePath, backupDest, opts.env ?? process.env, now());
-    if (opts.newStore && !missing) {
-      throw new SplError('USAGE', `--new-store starts an empty store only where none exists, and ${config.storePath} exists`, {
-        fix: `start it as it is: spl serve; to start over, move it aside first: mv ${config.storePath} ${config.storePath}.old.$(date +%s)`,
-      });
-    }
-
-    const identity = ensureIdentity(paths.instanceKey);
-    if (identity.created) logger.info({ actor: identity.did }, 'instance identity created');
-
-    const openedAt = now();
-    progress(`opening the store ${config.storePath} (quick_check)`);
-    const log = await RecordLog.open(config.storePath, { create: true, now });
+    const { identity, log } = await openStore(opts, logger, now, progress);
     cleanups.push(() => log.close());
-    const storedDid = await log.getMeta('instance_did');
-    if (storedDid === undefined) await log.setMeta('instance_did', identity.did);
-    else if (storedDid !== identity.did) {
-      logger.warn({ actor: identity.did }, `store was created by ${storedDid}; this home's key is ${identity.did}`);
-    }
-    logger.info({ records: log.recordCount, duration_ms: now() - openedAt, store: config.storePath }, 'store opened, quick_check ok');
-    if (opts.newStore && missing) await recordNewStore(log, logger, identity.did, missing, now());
-    const backupDir = startupBackupDir(paths.home, identity.did, opts.env ?? process.env);
-    progress(`startup backup of ${log.recordCount} records`);
-    await startupBackup({ storePath: config.storePath, dir: backupDir, logger: opts.logger.child({ target: 'syncropel_store::backup' }), now });
     progress(`rebuilding derived state from ${log.recordCount} records`);
-    const engine = await Engine.start(log, opts.logger, now);
-
-    const tokens = new TokenStore(paths.apiTokens, now);
-    if (opts.insecureLocalhost) {
-      opts.logger.child({ target: 'syncropel_http::auth' }).warn('--insecure-localhost: TCP requests are accepted without a bearer token; any local process can act as ' + opts.adminActor);
-    }
-    const bind = `${config.host}:${config.port}`;
-    if (!isLoopback(config.host)) {
-      opts.logger.child({ target: 'syncropel_http::auth' }).warn(
-        { bind },
-        `serving beyond loopback on ${bind}: every TCP request but /health needs a bearer token; the traffic is plain HTTP (keep it on a private network or behind a TLS proxy)`,
-      );
-    }
-    // Closing lines of finished AUTH FAILED bursts are written by its timer even when no request comes.
-    const authGuard = new AuthGuard({ logger: opts.logger, now, tickMs: 5_000 });
+    const engine = await Engine.start(log, opts.logger, now, opts.folds ?? []);
+    const { app, authGuard, bind } = createApi(opts, { log, engine, did: identity.did, startedAt, now, phase: () => phase });
     cleanups.push(() => authGuard.close());
-    const app = createApp({
-      log,
-      engine,
-      tokens,
-      auth: { tcpRequiresToken: !opts.insecureLocalhost, adminActor: opts.adminActor },
-      logger: opts.logger,
-      bodyLimit: DEFAULT_BODY_LIMIT,
-      now,
-      authGuard,
-      instance: {
-        did: identity.did, version: splVersion(), pid: process.pid, home: paths.home, storePath: config.storePath,
-        bind, socket: paths.socket, startedAt, phase: () => phase,
-        ...(opts.reloads ? { reloads: opts.reloads } : {}),
-        ...(opts.logDropped ? { logDropped: opts.logDropped } : {}),
-      },
-    });
-
     progress(`binding ${bind} and ${paths.socket}`);
-    const listenerOptions = { headersTimeoutMs: config.timeouts.headersSecs * 1000, requestTimeoutMs: config.timeouts.requestSecs * 1000, logger: opts.logger };
-    const tcp = createListener(app, 'tcp', listenerOptions);
-    try {
-      await listenTcp(tcp, config.host, config.port);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-        const holder = tcpPortHolder(config.port);
-        throw new SplError('ADDRESS_IN_USE', `Address already in use: ${bind} (${describeHolder(holder)})`, {
-          fix: holder ? `if it is a stale spl serve: kill ${holder.pid}; otherwise start with --port <free port>` : `ss -tlnp | grep ${config.port}`,
-        });
-      }
-      throw err;
-    }
-    cleanups.push(() => closeServer(tcp));
-    const unix = createListener(app, 'socket', listenerOptions);
-    await listenSocket(unix, paths.socket);
-    cleanups.push(() => closeServer(unix));
-    cleanups.push(() => rmSync(paths.socket, { force: true }));
+    const listeners = await bindListeners(app, opts, bind, cleanups);
+    const services = new ServiceSet(opts.services ?? [], opts.logger.child({ target: 'syncropel_instance::services' }));
+    await services.start({ did: identity.did, paths, config, log, engine, logger: opts.logger, now }, progress);
+    cleanups.push(() => services.stop('start-up failed', () => undefined).then(() => undefined));
 
     phase = 'serving';
     logger.info({ bind, socket: paths.socket, actor: identity.did, version: splVersion(), pid: process.pid }, 'instance ready');
-
     let stopping: Promise<void> | undefined;
     return {
-      did: identity.did,
-      bind,
-      socket: paths.socket,
-      log,
-      engine,
+      did: identity.did, bind, socket: paths.socket, log, engine,
       phase: () => phase,
+      reload: (fresh) => services.reload(fresh),
       stop(reason: string): Promise<void> {
-        stopping ??= (async () => {
-          phase = 'stopping';
-          logger.info({ reason }, 'shutting down: no new connections, draining requests');
-          // Every step runs whatever the one before it did: a full disk may fail the WAL checkpoint, but the
-          // socket, the PID file and the lock are still removed, so nothing is left that looks like a live instance.
-          const failed: string[] = [];
-          const attempt = async (what: string, step: () => unknown): Promise<void> => {
-            try {
-              await step();
-            } catch (err) {
-              failed.push(`${what}: ${(err as Error).message}`);
-            }
-          };
-          await attempt('closing the listeners', () => Promise.all([closeServer(tcp), closeServer(unix)]));
-          authGuard.close();
-          await attempt('WAL checkpoint', () => log.close());
-          await attempt('removing the socket', () => rmSync(paths.socket, { force: true }));
-          await attempt('removing the PID file', () => removePidFile(paths.pidFile));
-          await attempt('releasing the home lock', () => lock.release());
-          if (failed.length > 0) {
-            logger.warn({ records: log.recordCount }, `shutdown complete with problems (${failed.join('; ')}); committed records are in the store and its WAL, which the next start replays`);
-          } else {
-            logger.info({ records: log.recordCount }, 'shutdown complete: WAL checkpointed, socket and PID file removed');
-          }
-        })();
+        phase = 'stopping';
+        stopping ??= stopInstance({ reason, logger, paths, log, engine, lock, listeners, services, authGuard, now, progress: opts.stopProgress ?? ((): void => undefined) });
         return stopping;
       },
     };
   } catch (err) {
-    await unwind();
+    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
     if (isSplError(err)) throw err;
     throw new SplError('START_FAILED', `spl serve could not start: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+async function lockHome(paths: HomePaths): Promise<HomeLock> {
+  const lock = await HomeLock.acquire(paths.lockFile);
+  if (lock) return lock;
+  const pid = inspectPidFile(paths.pidFile);
+  throw new SplError('HOME_LOCKED', `another spl instance${pid.state === 'running' ? ` (pid ${pid.pid})` : ''} is already running on ${paths.home}`, {
+    fix: 'spl status shows it; spl stop stops it',
+  });
+}
+
+function writePidFileOver(paths: HomePaths, logger: Logger): void {
+  const previous = inspectPidFile(paths.pidFile);
+  if (previous.state === 'stale') logger.warn({ pid: previous.pid }, `stale PID file ${paths.pidFile} replaced: ${previous.reason}`);
+  writePidFile(paths.pidFile);
+}
+
+/** The store guard, the identity, the store (quick_check), and the startup backup. */
+async function openStore(opts: StartOptions, logger: Logger, now: () => number, progress: (step: string) => void): Promise<{ identity: { did: string }; log: RecordLog }> {
+  const { paths, config } = opts;
+  const env = opts.env ?? process.env;
+  // Never start empty over good data: decided before the identity is created (its key is part of the evidence).
+  const missing = opts.newStore
+    ? await inspectMissingStore(paths, config.storePath, config.backup.dest, env)
+    : await refuseEmptyStart(paths, config.storePath, config.backup.dest, env, now());
+  if (opts.newStore && !missing) {
+    throw new SplError('USAGE', `--new-store starts an empty store only where none exists, and ${config.storePath} exists`, {
+      fix: `start it as it is: spl serve; to start over, move it aside first: mv ${config.storePath} ${config.storePath}.old.$(date +%s)`,
+    });
+  }
+  const identity = ensureIdentity(paths.instanceKey);
+  if (identity.created) logger.info({ actor: identity.did }, 'instance identity created');
+
+  const openedAt = now();
+  progress(`opening the store ${config.storePath} (quick_check)`);
+  const log = await RecordLog.open(config.storePath, { create: true, now });
+  try {
+    const storedDid = await log.getMeta('instance_did');
+    if (storedDid === undefined) await log.setMeta('instance_did', identity.did);
+    else if (storedDid !== identity.did) logger.warn({ actor: identity.did }, `store was created by ${storedDid}; this home's key is ${identity.did}`);
+    logger.info({ records: log.recordCount, duration_ms: now() - openedAt, store: config.storePath }, 'store opened, quick_check ok');
+    if (opts.newStore && missing) await recordNewStore(log, logger, identity.did, missing, now());
+    progress(`startup backup of ${log.recordCount} records`);
+    const dir = startupBackupDir(paths.home, identity.did, env);
+    await startupBackup({ storePath: config.storePath, dir, logger: opts.logger.child({ target: 'syncropel_store::backup' }), now });
+  } catch (err) {
+    await log.close().catch(() => undefined);
+    throw err;
+  }
+  return { identity, log };
+}
+
+function createApi(
+  opts: StartOptions,
+  s: { log: RecordLog; engine: Engine; did: string; startedAt: number; now: () => number; phase: () => Phase },
+): { app: ReturnType<typeof createApp>; authGuard: AuthGuard; bind: string } {
+  const { paths, config } = opts;
+  const authLog = opts.logger.child({ target: 'syncropel_http::auth' });
+  if (opts.insecureLocalhost) authLog.warn('--insecure-localhost: TCP requests are accepted without a bearer token; any local process can act as ' + opts.adminActor);
+  const bind = `${config.host}:${config.port}`;
+  if (!isLoopback(config.host)) {
+    authLog.warn({ bind }, `serving beyond loopback on ${bind}: every TCP request but /health needs a bearer token; the traffic is plain HTTP (keep it on a private network or behind a TLS proxy)`);
+  }
+  // Closing lines of finished AUTH FAILED bursts are written by its timer even when no request comes.
+  const authGuard = new AuthGuard({ logger: opts.logger, now: s.now, tickMs: 5_000 });
+  const app = createApp({
+    log: s.log,
+    engine: s.engine,
+    tokens: new TokenStore(paths.apiTokens, s.now),
+    auth: { tcpRequiresToken: !opts.insecureLocalhost, adminActor: opts.adminActor },
+    logger: opts.logger,
+    bodyLimit: DEFAULT_BODY_LIMIT,
+    now: s.now,
+    authGuard,
+    instance: {
+      did: s.did, version: splVersion(), pid: process.pid, home: paths.home, storePath: config.storePath,
+      bind, socket: paths.socket, startedAt: s.startedAt, phase: s.phase,
+      ...(opts.reloads ? { reloads: opts.reloads } : {}),
+      ...(opts.logDropped ? { logDropped: opts.logDropped } : {}),
+    },
+  });
+  return { app, authGuard, bind };
+}
+
+type Listeners = { tcp: Server; unix: Server };
+
+async function bindListeners(app: ReturnType<typeof createApp>, opts: StartOptions, bind: string, cleanups: Array<() => Promise<void> | void>): Promise<Listeners> {
+  const { paths, config } = opts;
+  const listenerOptions = { headersTimeoutMs: config.timeouts.headersSecs * 1000, requestTimeoutMs: config.timeouts.requestSecs * 1000, logger: opts.logger };
+  const tcp = createListener(app, 'tcp', listenerOptions);
+  try {
+    await listenTcp(tcp, config.host, config.port);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      const holder = tcpPortHolder(config.port);
+      throw new SplError('ADDRESS_IN_USE', `Address already in use: ${bind} (${describeHolder(holder)})`, {
+        fix: holder ? `if it is a stale spl serve: kill ${holder.pid}; otherwise start with --port <free port>` : `ss -tlnp | grep ${config.port}`,
+      });
+    }
+    throw err;
+  }
+  cleanups.push(() => closeServer(tcp));
+  const unix = createListener(app, 'socket', listenerOptions);
+  await listenSocket(unix, paths.socket);
+  cleanups.push(() => closeServer(unix));
+  cleanups.push(() => rmSync(paths.socket, { force: true }));
+  return { tcp, unix };
+}
+
+interface StopParts {
+  reason: string;
+  logger: Logger;
+  paths: HomePaths;
+  log: RecordLog;
+  engine: Engine;
+  lock: HomeLock;
+  listeners: Listeners;
+  services: ServiceSet;
+  authGuard: AuthGuard;
+  now: () => number;
+  progress: (step: string) => void;
+}
+
+/**
+ * Stop accepting → drain requests → stop services (reverse order) → let reactors finish → WAL checkpoint →
+ * remove the socket and PID file → unlock. Every step runs whatever the one before it did: a full disk may fail
+ * the checkpoint, but the socket, the PID file and the lock are still removed, so nothing is left that looks like
+ * a live instance.
+ */
+async function stopInstance(p: StopParts): Promise<void> {
+  p.logger.info({ reason: p.reason }, 'shutting down: no new connections, draining requests');
+  const failed: string[] = [];
+  const attempt = async (what: string, step: () => unknown): Promise<void> => {
+    try {
+      await step();
+    } catch (err) {
+      failed.push(`${what}: ${(err as Error).message}`);
+    }
+  };
+  await attempt('closing the listeners', () => Promise.all([closeServer(p.listeners.tcp), closeServer(p.listeners.unix)]));
+  failed.push(...(await p.services.stop(p.reason, p.progress, p.now)));
+  p.progress('finishing after-commit work');
+  await attempt('after-commit work', () => p.engine.drainReactors());
+  p.authGuard.close();
+  p.progress('checkpointing the WAL');
+  await attempt('WAL checkpoint', () => p.log.close());
+  await attempt('removing the socket', () => rmSync(p.paths.socket, { force: true }));
+  await attempt('removing the PID file', () => removePidFile(p.paths.pidFile));
+  await attempt('releasing the home lock', () => p.lock.release());
+  if (failed.length > 0) {
+    p.logger.warn({ records: p.log.recordCount }, `shutdown complete with problems (${failed.join('; ')}); committed records are in the store and its WAL, which the next start replays`);
+  } else {
+    p.logger.info({ records: p.log.recordCount }, 'shutdown complete: WAL checkpointed, socket and PID file removed');
   }
 }
 

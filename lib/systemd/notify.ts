@@ -39,6 +39,8 @@ export interface Notifier {
   /** RELOADING=1 with MONOTONIC_USEC= (CLOCK_MONOTONIC, as systemd requires). */
   reloading(status?: string): void;
   stopping(status?: string): void;
+  /** A shutdown step: STATUS= now and EXTEND_TIMEOUT_USEC= every few seconds until close(). */
+  stoppingStep(step: string): void;
   /** Stops the timers and closes the socket. */
   close(): void;
 }
@@ -79,6 +81,7 @@ class NoopNotifier implements Notifier {
   status(): void {}
   reloading(): void {}
   stopping(): void {}
+  stoppingStep(): void {}
   close(): void {}
 }
 
@@ -197,6 +200,24 @@ class SocketNotifier implements Notifier {
     this.startTimer = undefined;
     // The watchdog keeps pinging while the drain runs: a long checkpoint is not a hang.
     this.send('STOPPING=1', `STATUS=${oneLine(status)}`);
+  }
+
+  /**
+   * A shutdown step that may take a while (a service stopping its children, the WAL checkpoint): STATUS= now and
+   * EXTEND_TIMEOUT_USEC= every few seconds until close(), so TimeoutStopSec does not cut a shutdown that is
+   * making progress.
+   */
+  stoppingStep(step: string): void {
+    this.step = step;
+    const extend = (): void => {
+      const extra = this.watchdogIntervalMs !== undefined ? ['WATCHDOG=1'] : [];
+      this.send(`EXTEND_TIMEOUT_USEC=${EXTEND_USEC}`, `STATUS=stopping: ${oneLine(this.step)}`, ...extra);
+    };
+    extend();
+    if (!this.startTimer) {
+      this.startTimer = setInterval(extend, EXTEND_EVERY_MS);
+      this.startTimer.unref();
+    }
   }
 
   close(): void {

@@ -129,6 +129,10 @@ t.test('start-up, READY=1, STATUS=, watchdog pings, synchronous reload, STOPPING
   run.child.kill('SIGTERM');
   t.equal(await run.exited, 0, 'exits 0');
   t.ok(n.messages.slice(stopFrom).some((m) => has(m, 'STOPPING', '1')), 'STOPPING=1 sent');
+  t.ok(
+    n.messages.slice(stopFrom).some((m) => has(m, 'EXTEND_TIMEOUT_USEC', '30000000') && m.fields.STATUS === 'stopping: checkpointing the WAL'),
+    'EXTEND_TIMEOUT_USEC= with each shutdown step (a long stop is not cut by TimeoutStopSec)',
+  );
   t.match(run.out(), /^<6>syncropel_instance: instance ready /m, 'stdout (not a terminal, not the journal) has <N>-prefixed lines');
   t.match(run.out(), /^<4>syncropel_instance: SIGHUP: configuration not reloaded/m, 'the failed reload is a WARN (<4>)');
 });

@@ -4,18 +4,15 @@ import type { Sade } from 'sade';
 import { SplError, isSplError } from '../../kernel/errors.js';
 import { RecordLog } from '../../store/record-log.js';
 import { writeDefaultConfig } from '../../instance/config.js';
-import { reportToParent, spawnDaemon } from '../../instance/daemon.js';
+import { spawnDaemon } from '../../instance/daemon.js';
 import { ensureHome } from '../../instance/home.js';
 import { ensureIdentity } from '../../instance/identity.js';
-import { checkServeConfig, startInstance } from '../../instance/instance.js';
+import { checkServeConfig } from '../../instance/instance.js';
+import { superviseForeground } from '../../instance/supervisor.js';
 import { HomeLock } from '../../instance/lock.js';
 import { refuseEmptyStart } from '../../instance/store-guard.js';
-import { createLogger, type StdoutMode } from '../../instance/logger.js';
-import type { Config } from '../../instance/config.js';
 import type { ReloadState } from '../../http/context.js';
-import { createNotifier } from '../../systemd/notify.js';
-import { stdoutIsJournal } from '../../systemd/journal.js';
-import { inspectPidFile, isSplServe, processAlive, readPidFile, removePidFile } from '../../instance/pidfile.js';
+import { inspectPidFile, isSplServe, processAlive, readPidFile } from '../../instance/pidfile.js';
 import { holdsFile, tcpPortHolder } from '../../instance/port-owner.js';
 import { splVersion } from '../../instance/version.js';
 import { SCHEMA_VERSION } from '../../store/schema.js';
@@ -136,7 +133,13 @@ async function serve(flags: GlobalFlags & { foreground?: boolean }): Promise<voi
   const ctx = commandContext(flags);
   const isChild = typeof process.send === 'function';
   const foreground = Boolean(flags.foreground) || isChild || Boolean(ctx.env.NOTIFY_SOCKET) || Boolean(ctx.env.INVOCATION_ID);
-  if (foreground) return runForeground(ctx, isChild);
+  if (foreground) {
+    return superviseForeground({
+      paths: ctx.paths, config: ctx.config, env: ctx.env, adminActor: ctx.actor(), isChild,
+      insecureLocalhost: Boolean(ctx.flags['insecure-localhost']), newStore: Boolean(ctx.flags['new-store']),
+      reread: () => commandContext(ctx.flags, ctx.env).config,
+    });
+  }
 
   checkServeConfig(ctx.paths, ctx.config, { insecureLocalhost: Boolean(ctx.flags['insecure-localhost']) }); // before the home is created: nothing is half-made for a config that cannot serve
   ensureHome(ctx.paths);
@@ -147,135 +150,6 @@ async function serve(flags: GlobalFlags & { foreground?: boolean }): Promise<voi
   const ready = await spawnDaemon({ entry: splEntry(), args, outputFile: ctx.paths.daemonOutput, env: ctx.env });
   if (ctx.json) return printJson(ready);
   process.stdout.write(`spl ${splVersion()} serving on ${ready.bind} (pid ${ready.pid}, ${ready.records} records)\n  socket ${ready.socket}\n  logs   ${ctx.paths.logFile}\n`);
-}
-
-async function runForeground(ctx: CommandContext, isChild: boolean): Promise<void> {
-  process.umask(0o077); // the store, its WAL, logs and keys are for the service user only
-  checkServeConfig(ctx.paths, ctx.config, { insecureLocalhost: Boolean(ctx.flags['insecure-localhost']) });
-  ensureHome(ctx.paths);
-  writeDefaultConfig(ctx.paths);
-  const stdout: StdoutMode | undefined = isChild ? undefined : stdoutIsJournal(ctx.env) ? 'journal' : process.stdout.isTTY ? 'pretty' : 'prefixed';
-  const logging = createLogger({ file: ctx.paths.logFile, level: ctx.config.logLevel, ...(stdout ? { stdout } : {}) });
-  const logger = logging.root.child({ target: 'syncropel_instance' });
-  const notifier = createNotifier(ctx.env, logging.root.child({ target: 'syncropel_systemd' }));
-  // Like sd_notify(unset_environment=1): programs the instance runs (git, agents) must not see these.
-  for (const v of ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID']) delete process.env[v];
-
-  const reload: ReloadState = { count: 0, last_at: null, ok: true, error: null, log_level: ctx.config.logLevel };
-  // A SIGHUP before the instance serves would otherwise end the process (the default action); config.toml was
-  // read moments ago, so there is nothing to re-read yet.
-  const earlyHup = (): void => logger.info('SIGHUP during start-up: ignored (config.toml was read for this start)');
-  process.on('SIGHUP', earlyHup);
-  let instance;
-  try {
-    instance = await startInstance({
-      paths: ctx.paths, config: ctx.config, logger: logging.root, adminActor: ctx.actor(), env: ctx.env,
-      insecureLocalhost: Boolean(ctx.flags['insecure-localhost']),
-      newStore: Boolean(ctx.flags['new-store']),
-      progress: (step) => notifier.starting(step),
-      reloads: () => ({ ...reload }),
-      ...(logging.file ? { logDropped: () => logging.file!.droppedLines() } : {}),
-    });
-  } catch (err) {
-    const e = isSplError(err) ? err : new SplError('START_FAILED', (err as Error).message, { cause: err });
-    logger.error({ code: e.code, err: isSplError(err) ? undefined : err }, `start-up failed: ${e.message}`);
-    notifier.status(`start-up failed: ${e.message}`);
-    notifier.close();
-    process.off('SIGHUP', earlyHup);
-    logging.close();
-    if (isChild) {
-      reportToParent({ type: 'error', code: e.code, message: e.message, ...(e.fix ? { fix: e.fix } : {}) });
-      process.exitCode = e.exitCode;
-      return;
-    }
-    throw e;
-  }
-  const running = instance;
-  const statusLine = (): string => `serving ${running.log.recordCount} records on ${running.bind} and ${running.socket}`;
-  notifier.ready(statusLine());
-  reportToParent({ type: 'ready', pid: process.pid, bind: running.bind, socket: running.socket, records: running.log.recordCount });
-  let lastStatus = '';
-  const statusTimer = notifier.enabled
-    ? setInterval(() => {
-        const line = statusLine();
-        if (line !== lastStatus) notifier.status((lastStatus = line));
-      }, STATUS_EVERY_MS).unref()
-    : undefined;
-
-  const shutdown = (reason: string): void => {
-    if (statusTimer) clearInterval(statusTimer);
-    notifier.stopping();
-    running
-      .stop(reason)
-      .then(() => {
-        notifier.close();
-        logging.close();
-        process.exit(0);
-      })
-      .catch((err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      });
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  // SIGHUP (systemctl reload spl, spl reload): re-read config.toml and apply what can change while running —
-  // the log level. Settings that need a restart are named in a WARN. Wrapped in RELOADING=1 … READY=1.
-  process.off('SIGHUP', earlyHup);
-  process.on('SIGHUP', () => {
-    notifier.reloading();
-    try {
-      const fresh = commandContext(ctx.flags, ctx.env);
-      logging.root.level = fresh.config.logLevel;
-      const pending = restartOnlyChanges(ctx.config, fresh.config);
-      if (pending.length > 0) {
-        logger.warn({ changed: pending.join(', ') }, `SIGHUP: config.toml changes ${pending.join(', ')} take effect at the next restart (systemctl restart spl / spl restart)`);
-      }
-      logger.info({ log_level: fresh.config.logLevel, previous_log_level: reload.log_level }, 'SIGHUP: configuration re-read');
-      Object.assign(reload, { ok: true, error: null, log_level: fresh.config.logLevel });
-    } catch (err) {
-      const message = (err as Error).message;
-      logger.warn({ err: message }, 'SIGHUP: configuration not reloaded; keeping the running settings');
-      Object.assign(reload, { ok: false, error: message });
-    }
-    reload.count += 1;
-    reload.last_at = new Date().toISOString();
-    notifier.ready(reload.ok ? statusLine() : `${statusLine()}; last reload failed: ${reload.error ?? ''}`);
-  });
-  const crash = (err: unknown): void => {
-    logger.error({ err }, 'unexpected error; exiting (acknowledged records are committed)');
-    // What a clean stop would remove: left behind, they would look like a live instance to the next command.
-    for (const cleanup of [() => rmSync(ctx.paths.socket, { force: true }), () => removePidFile(ctx.paths.pidFile)]) {
-      try {
-        cleanup();
-      } catch {
-        // exiting regardless
-      }
-    }
-    notifier.close();
-    logging.close();
-    process.exit(1);
-  };
-  process.on('uncaughtException', crash);
-  process.on('unhandledRejection', crash);
-}
-
-/** How often STATUS= is refreshed under systemd (only when the line changed). */
-const STATUS_EVERY_MS = 5_000;
-
-/** Settings in config.toml that a reload cannot apply, as `[server] port 9100 → 9200`. */
-function restartOnlyChanges(running: Config, fresh: Config): string[] {
-  const out: string[] = [];
-  const cmp = (name: string, a: unknown, b: unknown): void => {
-    if (a !== b) out.push(`${name} ${String(a)} → ${String(b)}`);
-  };
-  cmp('[server] host', running.host, fresh.host);
-  cmp('[server] port', running.port, fresh.port);
-  cmp('[store] path', running.storePath, fresh.storePath);
-  cmp('[identity] actor', running.actor, fresh.actor);
-  cmp('[server] headers_timeout_secs', running.timeouts.headersSecs, fresh.timeouts.headersSecs);
-  cmp('[server] request_timeout_secs', running.timeouts.requestSecs, fresh.timeouts.requestSecs);
-  return out;
 }
 
 type Found = { pid: number; via: 'pid file' | 'socket' | 'port' };
