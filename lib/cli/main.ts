@@ -1,18 +1,33 @@
 // The spl command line: parses with sade, runs the command, prints errors with their fix and exit code.
 
-import sade from 'sade';
+import sade, { type Sade } from 'sade';
 import { isSplError } from '../kernel/errors.js';
 import { splVersion } from '../instance/version.js';
-import { register as registerBackup } from './commands/backup.js';
-import { register as registerConfig } from './commands/config.js';
-import { register as registerDoctor } from './commands/doctor.js';
-import { register as registerExpr } from './commands/expr.js';
-import { register as registerLifecycle } from './commands/lifecycle.js';
-import { register as registerLogs } from './commands/logs.js';
-import { register as registerRecords } from './commands/records.js';
-import { register as registerThread } from './commands/thread.js';
-import { register as registerToken } from './commands/token.js';
-import { register as registerTrust } from './commands/trust.js';
+type Register = (prog: Sade) => void;
+
+/**
+ * Command groups, by the first word of their commands. Only the group a command belongs to is loaded: a call pays
+ * for its own modules (koa and CEL for serve, tar for backups), not for every command's. --help without a command,
+ * or an unknown command, loads them all so the help and the error can list everything.
+ */
+const GROUPS: Array<{ words: readonly string[]; load: () => Promise<{ register: Register }> }> = [
+  { words: ['init', 'serve', 'stop', 'reload', 'restart', 'status', 'version'], load: () => import('./commands/lifecycle.js') },
+  { words: ['intend', 'do', 'know', 'learn'], load: () => import('./commands/records.js') },
+  { words: ['thread'], load: () => import('./commands/thread.js') },
+  { words: ['logs'], load: () => import('./commands/logs.js') },
+  { words: ['config'], load: () => import('./commands/config.js') },
+  { words: ['trust'], load: () => import('./commands/trust.js') },
+  { words: ['token'], load: () => import('./commands/token.js') },
+  { words: ['expr', 'health'], load: () => import('./commands/expr.js') },
+  { words: ['backup'], load: () => import('./commands/backup.js') },
+  { words: ['doctor'], load: () => import('./commands/doctor.js') },
+];
+
+/** The first argument that is not an option: the command's first word. */
+function commandWord(argv: readonly string[]): string | undefined {
+  for (const a of argv.slice(2)) if (!a.startsWith('-')) return a;
+  return undefined;
+}
 
 export async function main(argv: string[]): Promise<void> {
   // `spl thread records … | head` closes our stdout early; that is the reader's choice, not an error.
@@ -22,16 +37,9 @@ export async function main(argv: string[]): Promise<void> {
   });
   const prog = sade('spl').version(splVersion());
   prog.option('-o, --output', 'Output format for read commands: text or json', 'text');
-  registerLifecycle(prog);
-  registerRecords(prog);
-  registerThread(prog);
-  registerLogs(prog);
-  registerConfig(prog);
-  registerTrust(prog);
-  registerToken(prog);
-  registerExpr(prog);
-  registerBackup(prog);
-  registerDoctor(prog);
+  const word = commandWord(argv);
+  const group = GROUPS.find((g) => word !== undefined && g.words.includes(word));
+  for (const g of group ? [group] : GROUPS) (await g.load()).register(prog);
 
   const parsed = prog.parse(argv, { lazy: true });
   if (!parsed) return; // --help or --version was printed

@@ -24,11 +24,13 @@ import { describeHolder, tcpPortHolder } from './port-owner.js';
 import { startupBackupDir } from './backup-paths.js';
 import { startupBackup } from './startup-backup.js';
 import { inspectMissingStore, refuseEmptyStart, type MissingStore } from './store-guard.js';
+import { checkServeConfig } from './serve-config.js';
 import { ServiceSet, type Service } from './services.js';
 import { TokenStore } from './tokens.js';
 import { splVersion } from './version.js';
 
-export const MAX_SOCKET_PATH = 107;
+
+export { checkServeConfig, MAX_SOCKET_PATH } from './serve-config.js';
 
 export interface StartOptions {
   paths: HomePaths;
@@ -67,24 +69,6 @@ export interface RunningInstance {
   /** Hands a re-read config.toml to the services. */
   reload(config: Config): Promise<void>;
   stop(reason: string): Promise<void>;
-}
-
-/**
- * What spl serve refuses before it creates anything in the home: a bind beyond loopback without TCP auth, a
- * socket path too long. A non-loopback host (e.g. 0.0.0.0 in a container) is served only while every TCP
- * request but /health needs a bearer token.
- */
-export function checkServeConfig(paths: HomePaths, config: Config, opts: { insecureLocalhost?: boolean } = {}): void {
-  if (!isLoopback(config.host) && opts.insecureLocalhost) {
-    throw new SplError('INVALID_CONFIG', `--insecure-localhost turns TCP authentication off, which is allowed on loopback only; server.host is ${config.host}, which other hosts can reach`, {
-      fix: `drop --insecure-localhost (clients then send a bearer token: spl token create --name <name>), or set host = "127.0.0.1" under [server] in ${paths.config}`,
-    });
-  }
-  if (Buffer.byteLength(paths.socket) > MAX_SOCKET_PATH) {
-    throw new SplError('START_FAILED', `the socket path ${paths.socket} is longer than the ${MAX_SOCKET_PATH} bytes a unix socket allows`, {
-      fix: 'set SYNCROPEL_HOME to a shorter path',
-    });
-  }
 }
 
 export async function startInstance(opts: StartOptions): Promise<RunningInstance> {

@@ -2,15 +2,11 @@
 
 import type { Sade } from 'sade';
 import { SplError, isSplError } from '../../kernel/errors.js';
-import { RecordLog } from '../../store/record-log.js';
 import { writeDefaultConfig } from '../../instance/config.js';
-import { spawnDaemon } from '../../instance/daemon.js';
 import { ensureHome } from '../../instance/home.js';
 import { ensureIdentity } from '../../instance/identity.js';
-import { checkServeConfig } from '../../instance/instance.js';
-import { superviseForeground } from '../../instance/supervisor.js';
+import { checkServeConfig } from '../../instance/serve-config.js';
 import { HomeLock } from '../../instance/lock.js';
-import { refuseEmptyStart } from '../../instance/store-guard.js';
 import type { ReloadState } from '../../http/context.js';
 import { inspectPidFile, isSplServe, processAlive, readPidFile } from '../../instance/pidfile.js';
 import { holdsFile, tcpPortHolder } from '../../instance/port-owner.js';
@@ -107,6 +103,9 @@ export function register(prog: Sade): void {
 async function init(ctx: CommandContext): Promise<void> {
   process.umask(0o077);
   // A home whose store went missing is not a new home: init must not hand spl serve an empty store to serve.
+  // Loaded by the commands that use them: the store driver and the daemon spawner are not every command's cost.
+  const { refuseEmptyStart } = await import('../../instance/store-guard.js');
+  const { RecordLog } = await import('../../store/record-log.js');
   await refuseEmptyStart(ctx.paths, ctx.config.storePath, ctx.config.backup.dest, ctx.env, Date.now());
   ensureHome(ctx.paths);
   const wroteConfig = writeDefaultConfig(ctx.paths);
@@ -134,6 +133,8 @@ async function serve(flags: GlobalFlags & { foreground?: boolean }): Promise<voi
   const isChild = typeof process.send === 'function';
   const foreground = Boolean(flags.foreground) || isChild || Boolean(ctx.env.NOTIFY_SOCKET) || Boolean(ctx.env.INVOCATION_ID);
   if (foreground) {
+    // The instance (koa, CEL, the folds) is loaded only by the command that runs it.
+    const { superviseForeground } = await import('../../instance/supervisor.js');
     return superviseForeground({
       paths: ctx.paths, config: ctx.config, env: ctx.env, adminActor: ctx.actor(), isChild,
       insecureLocalhost: Boolean(ctx.flags['insecure-localhost']), newStore: Boolean(ctx.flags['new-store']),
@@ -147,6 +148,7 @@ async function serve(flags: GlobalFlags & { foreground?: boolean }): Promise<voi
   for (const f of ['port', 'host', 'log-level'] as const) if (flags[f] !== undefined) args.push(`--${f}`, String(flags[f]));
   if (flags['insecure-localhost']) args.push('--insecure-localhost');
   if (flags['new-store']) args.push('--new-store');
+  const { spawnDaemon } = await import('../../instance/daemon.js');
   const ready = await spawnDaemon({ entry: splEntry(), args, outputFile: ctx.paths.daemonOutput, env: ctx.env });
   if (ctx.json) return printJson(ready);
   process.stdout.write(`spl ${splVersion()} serving on ${ready.bind} (pid ${ready.pid}, ${ready.records} records)\n  socket ${ready.socket}\n  logs   ${ctx.paths.logFile}\n`);

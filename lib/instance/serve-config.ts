@@ -1,0 +1,26 @@
+// What spl serve checks before it creates anything; light enough for the CLI to load without the instance.
+
+import { SplError } from '../kernel/errors.js';
+import { isLoopback, type Config } from './config.js';
+import type { HomePaths } from './home.js';
+
+export const MAX_SOCKET_PATH = 107;
+
+/**
+ * What spl serve refuses before it creates anything in the home: a bind beyond loopback without TCP auth, a
+ * socket path too long. A non-loopback host (e.g. 0.0.0.0 in a container) is served only while every TCP
+ * request but /health needs a bearer token.
+ */
+export function checkServeConfig(paths: HomePaths, config: Config, opts: { insecureLocalhost?: boolean } = {}): void {
+  if (!isLoopback(config.host) && opts.insecureLocalhost) {
+    throw new SplError('INVALID_CONFIG', `--insecure-localhost turns TCP authentication off, which is allowed on loopback only; server.host is ${config.host}, which other hosts can reach`, {
+      fix: `drop --insecure-localhost (clients then send a bearer token: spl token create --name <name>), or set host = "127.0.0.1" under [server] in ${paths.config}`,
+    });
+  }
+  if (Buffer.byteLength(paths.socket) > MAX_SOCKET_PATH) {
+    throw new SplError('START_FAILED', `the socket path ${paths.socket} is longer than the ${MAX_SOCKET_PATH} bytes a unix socket allows`, {
+      fix: 'set SYNCROPEL_HOME to a shorter path',
+    });
+  }
+}
+
