@@ -6,13 +6,13 @@
 import { rmSync } from 'node:fs';
 import { SplError, isSplError } from '../kernel/errors.js';
 import type { ReloadState } from '../http/context.js';
-import { createNotifier } from '../systemd/notify.js';
+import { createNotifier, type Notifier } from '../systemd/notify.js';
 import { stdoutIsJournal } from '../systemd/journal.js';
 import { writeDefaultConfig, type Config } from './config.js';
 import { reportToParent } from './daemon.js';
 import { ensureHome, type HomePaths } from './home.js';
-import { checkServeConfig, startInstance } from './instance.js';
-import { createLogger, type StdoutMode } from './logger.js';
+import { checkServeConfig, startInstance, type RunningInstance } from './instance.js';
+import { createLogger, type InstanceLogger, type Logger, type StdoutMode } from './logger.js';
 import { removePidFile } from './pidfile.js';
 import type { Service } from './services.js';
 
@@ -31,12 +31,11 @@ export interface SuperviseOptions {
 }
 
 export async function superviseForeground(o: SuperviseOptions): Promise<void> {
-  const isChild = o.isChild;
   process.umask(0o077); // the store, its WAL, logs and keys are for the service user only
   checkServeConfig(o.paths, o.config, { insecureLocalhost: o.insecureLocalhost });
   ensureHome(o.paths);
   writeDefaultConfig(o.paths);
-  const stdout: StdoutMode | undefined = isChild ? undefined : stdoutIsJournal(o.env) ? 'journal' : process.stdout.isTTY ? 'pretty' : 'prefixed';
+  const stdout: StdoutMode | undefined = o.isChild ? undefined : stdoutIsJournal(o.env) ? 'journal' : process.stdout.isTTY ? 'pretty' : 'prefixed';
   const logging = createLogger({ file: o.paths.logFile, level: o.config.logLevel, ...(stdout ? { stdout } : {}) });
   const logger = logging.root.child({ target: 'syncropel_instance' });
   const notifier = createNotifier(o.env, logging.root.child({ target: 'syncropel_systemd' }));
@@ -48,9 +47,38 @@ export async function superviseForeground(o: SuperviseOptions): Promise<void> {
   // read moments ago, so there is nothing to re-read yet.
   const earlyHup = (): void => logger.info('SIGHUP during start-up: ignored (config.toml was read for this start)');
   process.on('SIGHUP', earlyHup);
-  let instance;
+  let running: RunningInstance | undefined;
   try {
-    instance = await startInstance({
+    running = await startSupervised({ o, logging, logger, notifier, reload });
+  } finally {
+    process.off('SIGHUP', earlyHup);
+  }
+  if (!running) return;
+  const live = running;
+  const statusLine = (): string => `serving ${live.log.recordCount} records on ${live.bind} and ${live.socket}`;
+  notifier.ready(statusLine());
+  reportToParent({ type: 'ready', pid: process.pid, bind: live.bind, socket: live.socket, records: live.log.recordCount });
+  const s: Supervision = { o, logging, logger, notifier, reload, running: live, statusLine };
+  installShutdown(s);
+  installReload(s);
+  installCrashHandler(s);
+}
+
+interface Supervision {
+  o: SuperviseOptions;
+  logging: InstanceLogger;
+  logger: Logger;
+  notifier: Notifier;
+  reload: ReloadState;
+  running: RunningInstance;
+  statusLine: () => string;
+}
+
+/** Starts the instance; a failure is logged, told to systemd and to a waiting parent, and then thrown or exited. */
+async function startSupervised(s: Omit<Supervision, 'running' | 'statusLine'>): Promise<RunningInstance | undefined> {
+  const { o, logging, logger, notifier, reload } = s;
+  try {
+    return await startInstance({
       paths: o.paths, config: o.config, logger: logging.root, adminActor: o.adminActor, env: o.env,
       insecureLocalhost: o.insecureLocalhost,
       newStore: o.newStore,
@@ -65,59 +93,63 @@ export async function superviseForeground(o: SuperviseOptions): Promise<void> {
     logger.error({ code: e.code, err: isSplError(err) ? undefined : err }, `start-up failed: ${e.message}`);
     notifier.status(`start-up failed: ${e.message}`);
     notifier.close();
-    process.off('SIGHUP', earlyHup);
     logging.close();
-    if (isChild) {
+    if (o.isChild) {
       reportToParent({ type: 'error', code: e.code, message: e.message, ...(e.fix ? { fix: e.fix } : {}) });
       process.exitCode = e.exitCode;
-      return;
+      return undefined;
     }
     throw e;
   }
-  const running = instance;
-  const statusLine = (): string => `serving ${running.log.recordCount} records on ${running.bind} and ${running.socket}`;
-  notifier.ready(statusLine());
-  reportToParent({ type: 'ready', pid: process.pid, bind: running.bind, socket: running.socket, records: running.log.recordCount });
+}
+
+/** SIGTERM/SIGINT: a graceful stop, then exit 0 (1 if the stop itself failed). STATUS= follows the record count. */
+function installShutdown(s: Supervision): void {
   let lastStatus = '';
-  const statusTimer = notifier.enabled
+  const statusTimer = s.notifier.enabled
     ? setInterval(() => {
-        const line = statusLine();
-        if (line !== lastStatus) notifier.status((lastStatus = line));
+        const line = s.statusLine();
+        if (line !== lastStatus) s.notifier.status((lastStatus = line));
       }, STATUS_EVERY_MS).unref()
     : undefined;
-
   const shutdown = (reason: string): void => {
     if (statusTimer) clearInterval(statusTimer);
-    notifier.stopping();
-    running
+    s.notifier.stopping();
+    s.running
       .stop(reason)
       .then(() => {
-        notifier.close();
-        logging.close();
+        s.notifier.close();
+        s.logging.close();
         process.exit(0);
       })
       .catch((err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
+        s.logger.error({ err }, 'shutdown failed');
         process.exit(1);
       });
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-  // SIGHUP (systemctl reload spl, spl reload): re-read config.toml and apply what can change while running —
-  // the log level. Settings that need a restart are named in a WARN. Wrapped in RELOADING=1 … READY=1.
-  process.off('SIGHUP', earlyHup);
+}
+
+/**
+ * SIGHUP (systemctl reload spl, spl reload): re-read config.toml and apply what can change while running — the
+ * log level, and whatever the services take. Settings that need a restart are named in a WARN. Wrapped in
+ * RELOADING=1 … READY=1.
+ */
+function installReload(s: Supervision): void {
+  const { o, logging, logger, notifier, reload } = s;
   process.on('SIGHUP', () => {
     notifier.reloading();
     try {
-      const fresh = { config: o.reread() };
-      logging.root.level = fresh.config.logLevel;
-      void running.reload(fresh.config);
-      const pending = restartOnlyChanges(o.config, fresh.config);
+      const fresh = o.reread();
+      logging.root.level = fresh.logLevel;
+      void s.running.reload(fresh);
+      const pending = restartOnlyChanges(o.config, fresh);
       if (pending.length > 0) {
         logger.warn({ changed: pending.join(', ') }, `SIGHUP: config.toml changes ${pending.join(', ')} take effect at the next restart (systemctl restart spl / spl restart)`);
       }
-      logger.info({ log_level: fresh.config.logLevel, previous_log_level: reload.log_level }, 'SIGHUP: configuration re-read');
-      Object.assign(reload, { ok: true, error: null, log_level: fresh.config.logLevel });
+      logger.info({ log_level: fresh.logLevel, previous_log_level: reload.log_level }, 'SIGHUP: configuration re-read');
+      Object.assign(reload, { ok: true, error: null, log_level: fresh.logLevel });
     } catch (err) {
       const message = (err as Error).message;
       logger.warn({ err: message }, 'SIGHUP: configuration not reloaded; keeping the running settings');
@@ -125,20 +157,23 @@ export async function superviseForeground(o: SuperviseOptions): Promise<void> {
     }
     reload.count += 1;
     reload.last_at = new Date().toISOString();
-    notifier.ready(reload.ok ? statusLine() : `${statusLine()}; last reload failed: ${reload.error ?? ''}`);
+    notifier.ready(reload.ok ? s.statusLine() : `${s.statusLine()}; last reload failed: ${reload.error ?? ''}`);
   });
+}
+
+/** An unexpected error exits 1, removing what a clean stop would (left behind, it would look like a live instance). */
+function installCrashHandler(s: Supervision): void {
   const crash = (err: unknown): void => {
-    logger.error({ err }, 'unexpected error; exiting (acknowledged records are committed)');
-    // What a clean stop would remove: left behind, they would look like a live instance to the next command.
-    for (const cleanup of [() => rmSync(o.paths.socket, { force: true }), () => removePidFile(o.paths.pidFile)]) {
+    s.logger.error({ err }, 'unexpected error; exiting (acknowledged records are committed)');
+    for (const cleanup of [() => rmSync(s.o.paths.socket, { force: true }), () => removePidFile(s.o.paths.pidFile)]) {
       try {
         cleanup();
       } catch {
         // exiting regardless
       }
     }
-    notifier.close();
-    logging.close();
+    s.notifier.close();
+    s.logging.close();
     process.exit(1);
   };
   process.on('uncaughtException', crash);
