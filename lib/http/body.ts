@@ -12,18 +12,23 @@ export async function readJson(ctx: Context, limit: number): Promise<unknown> {
     });
   }
   const declared = Number(ctx.get('content-length'));
-  if (declared > limit) throw tooLarge(declared, limit);
+  const cutoff = limit + DISCARD_LIMIT;
+  if (declared > cutoff) {
+    ctx.set('Connection', 'close');
+    throw tooLarge(declared, limit, true);
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   try {
     for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > limit) {
+      if (size > cutoff) {
         ctx.req.unpipe();
         ctx.set('Connection', 'close');
-        throw tooLarge(size, limit);
+        throw tooLarge(size, limit, false);
       }
-      chunks.push(chunk);
+      // Over the limit, the rest is read and thrown away so the client can finish writing and read the 413.
+      if (size <= limit) chunks.push(chunk);
     }
   } catch (err) {
     if (err instanceof SplError) throw err;
@@ -35,6 +40,7 @@ export async function readJson(ctx: Context, limit: number): Promise<unknown> {
     }
     throw err;
   }
+  if (size > limit) throw tooLarge(size, limit, true);
   const raw = Buffer.concat(chunks);
   // A record's id is the hash of what the client sent: bytes that are not UTF-8 would be stored as U+FFFD, a
   // different record than the one the client hashed. They are refused, naming where.
@@ -85,6 +91,14 @@ export function firstInvalidUtf8(buf: Uint8Array): number {
   return -1;
 }
 
-function tooLarge(size: number, limit: number): SplError {
-  return new SplError('BODY_TOO_LARGE', `request body of ${size}+ bytes exceeds the ${limit}-byte limit; split it into smaller batches`);
+/**
+ * A body over the limit by less than this is read to its end and thrown away before the 413 goes out. Closing on a
+ * client that is still writing resets the connection, and the client sees EPIPE instead of the answer (web
+ * servers' "lingering close"). Larger bodies, declared or streamed, are cut off with Connection: close; the
+ * read is bounded in time by [server] request_timeout_secs either way.
+ */
+export const DISCARD_LIMIT = 8 * 1024 * 1024;
+
+function tooLarge(size: number, limit: number, whole: boolean): SplError {
+  return new SplError('BODY_TOO_LARGE', `request body of ${size}${whole ? '' : '+'} bytes exceeds the ${limit}-byte limit; split it into smaller batches`);
 }

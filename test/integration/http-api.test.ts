@@ -271,6 +271,10 @@ t.test('malformed requests are 4xx with the problem named, never 500', async (t)
   isError(t, await http(port, 'POST', '/v1/records', huge, { ...JSON_CT, 'content-length': String(huge.length) }), 413, 'BODY_TOO_LARGE', {
     mentions: [String(huge.length), '1048576'],
   });
+  // Far over the cap the body is not read at all: the answer comes as soon as the headers are in.
+  const declaredOnly = await http(port, 'POST', '/v1/records', undefined, { ...JSON_CT, 'content-length': String(64 * 1024 * 1024) });
+  isError(t, declaredOnly, 413, 'BODY_TOO_LARGE', { mentions: [String(64 * 1024 * 1024), '1048576'] });
+  t.equal(declaredOnly.headers.connection, 'close', 'a body that is not read closes the connection');
   // Just under the cap is accepted.
   const fits = Buffer.from(JSON.stringify(rec(th, { body: { s: '' } })));
   const under = Buffer.from(JSON.stringify(rec(th, { body: { s: 'y'.repeat(1024 * 1024 - fits.length) } })));
