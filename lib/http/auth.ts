@@ -1,5 +1,6 @@
 // Authentication: the unix socket is trusted by its file mode (0600 in a 0700 directory); TCP requests need
-// `Authorization: Bearer spl_…` except GET /health, unless the instance runs with --insecure-localhost.
+// `Authorization: Bearer spl_…` unless the instance runs with --insecure-localhost. Routes declared open (/health)
+// never come here (route.ts).
 // Failed credentials are counted per TCP peer (auth-guard.ts): a peer that keeps failing is locked out, and
 // while it is, its requests whose credentials fail get 429 instead of 401. A valid token still passes: every
 // local client shares 127.0.0.1, and one process with a stale token must not lock out the others (a guess at a
@@ -22,7 +23,6 @@ export function authenticate(deps: ApiDeps) {
       ctx.state.actor = claimed || deps.auth.adminActor;
       return next();
     }
-    if (ctx.path === '/health') return next();
     const header = ctx.get('authorization');
     // The socket's address, never a forwarding header: those say whatever the client wants.
     const peer = peerAddress(ctx.req.socket.remoteAddress);

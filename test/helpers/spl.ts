@@ -2,7 +2,7 @@
 // Nothing here touches the real ~: HOME and SYNCROPEL_HOME both point into the temporary directory.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,7 +106,7 @@ export function http(port: number, method: string, path: string, body?: string |
 }
 
 /** The same request to any target: a TCP host and port, or a unix socket path. */
-export function httpVia(target: { host: string; port: number } | { socketPath: string }, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<HttpResult> {
+export function httpVia(target: { host: string; port: number; localAddress?: string } | { socketPath: string }, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const req = request({ ...target, method, path, headers: { connection: 'close', ...headers }, agent: false }, (res) => {
       const chunks: Buffer[] = [];
@@ -134,3 +134,12 @@ export function postJson(port: number, path: string, value: unknown): Promise<Ht
 
 export const ALICE = 'did:sync:user:alice';
 export const THREAD = 'th_' + 'a'.repeat(64);
+
+/** An initialised home whose admin actor is `actor` (`[identity] actor` in config.toml, as an operator sets it). */
+export async function adminHome(actor = 'did:sync:user:admin'): Promise<Home> {
+  const h = await makeHome();
+  await runSpl(['init'], h.env);
+  const file = join(h.home, 'config.toml');
+  writeFileSync(file, readFileSync(file, 'utf8').replace('# actor = "did:sync:user:alice"', `actor = "${actor}"`));
+  return h;
+}

@@ -12,24 +12,7 @@ import { httpVia, makeHome, runSpl, serve, stop, type Home, type HttpResult } fr
 
 /** One request to the TCP port from a chosen loopback source address (any 127.x.y.z is this host on Linux). */
 function from(localAddress: string, port: number, path: string, headers: Record<string, string> = {}): Promise<HttpResult> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, localAddress, headers: { connection: 'close', ...headers }, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let body: unknown;
-        try {
-          body = JSON.parse(text);
-        } catch {
-          body = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text });
-      });
-    });
-    req.on('error', reject);
-    req.end();
-  });
+  return httpVia({ host: '127.0.0.1', port, localAddress }, 'GET', path, undefined, headers);
 }
 
 interface Raw {

@@ -3,10 +3,10 @@
 // WARN in logs/spl.log and reported by spl doctor.
 
 import t from 'tap';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { makeHome, serve, stop, runSpl, http, postJson, type Home } from '../helpers/spl.js';
+import { adminHome, makeHome, serve, stop, runSpl, http, postJson } from '../helpers/spl.js';
 
 const ADMIN = 'did:sync:user:admin';
 const TEN = '[0,1,2,3,4,5,6,7,8,9]';
@@ -15,13 +15,6 @@ const HUNDRED = `[${Array.from({ length: 100 }, (_, i) => i).join(',')}]`;
 /** Three loops of 100: within the compile-time limits, a million iterations at run time. */
 const RUNAWAY = `${HUNDRED}.all(a, ${HUNDRED}.all(b, ${HUNDRED}.all(c, c >= 0)))`;
 
-async function adminHome(): Promise<Home> {
-  const h = await makeHome();
-  await runSpl(['init'], h.env);
-  const file = join(h.home, 'config.toml');
-  writeFileSync(file, readFileSync(file, 'utf8').replace('# actor = "did:sync:user:alice"', `actor = "${ADMIN}"`));
-  return h;
-}
 
 async function timed<T>(f: () => Promise<T>): Promise<{ value: T; ms: number; at: number }> {
   const start = performance.now();
@@ -87,7 +80,7 @@ t.test('POST /v1/engine/expr: costly expressions answer 422 naming the limit whi
 });
 
 t.test('a stored permission rule over its budget is skipped, warned about once, and reported by spl doctor', async (t) => {
-  const h = await adminHome();
+  const h = await adminHome(ADMIN);
   t.teardown(() => h.cleanup());
   await serve(h);
   t.teardown(() => stop(h));

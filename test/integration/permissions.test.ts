@@ -1,20 +1,12 @@
 // Governance end to end: TCP bearer tokens, permission enforcement, and the runbook's lockout recovery.
 
 import t from 'tap';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeHome, serve, stop, runSpl, http, postJson, type Home } from '../helpers/spl.js';
+import { adminHome, makeHome, serve, stop, runSpl, http, postJson } from '../helpers/spl.js';
 
 const ADMIN = 'did:sync:user:admin';
 
-/** The instance's admin actor is its configured identity, as an operator would set it in config.toml. */
-async function adminHome(): Promise<Home> {
-  const h = await makeHome();
-  await runSpl(['init'], h.env);
-  const file = join(h.home, 'config.toml');
-  writeFileSync(file, readFileSync(file, 'utf8').replace('# actor = "did:sync:user:alice"', `actor = "${ADMIN}"`));
-  return h;
-}
 
 t.test('TCP needs a bearer token (except /health); the socket is trusted; tokens are stored hashed', async (t) => {
   const h = await makeHome();
@@ -61,7 +53,7 @@ t.test('TCP needs a bearer token (except /health); the socket is trusted; tokens
 });
 
 t.test('the runbook lockout: enable, lose the admin rule, 403, then stop; permissions-unlock; serve', async (t) => {
-  const h = await adminHome();
+  const h = await adminHome(ADMIN);
   t.teardown(() => h.cleanup());
   await serve(h);
   t.teardown(() => stop(h));
@@ -115,7 +107,7 @@ t.test('the runbook lockout: enable, lose the admin rule, 403, then stop; permis
 });
 
 t.test('expression cache stats and uncompilable rules', async (t) => {
-  const h = await adminHome();
+  const h = await adminHome(ADMIN);
   t.teardown(() => h.cleanup());
   await serve(h);
   t.teardown(() => stop(h));

@@ -9,20 +9,13 @@ import { join } from 'node:path';
 import { createApp, routeTables } from '../../lib/http/app.js';
 import type { ApiDeps } from '../../lib/http/context.js';
 import type { RouteSpec } from '../../lib/http/route.js';
-import { makeHome, serve, stop, runSpl, http, httpVia, type Home } from '../helpers/spl.js';
+import { adminHome, makeHome, serve, stop, runSpl, http, httpVia } from '../helpers/spl.js';
 
 const ADMIN = 'did:sync:user:admin';
 const BOB = 'did:sync:user:bob';
 const ROOT = 'did:sync:user:root';
 const THREAD = 'th_' + 'b'.repeat(64);
 
-async function adminHome(): Promise<Home> {
-  const h = await makeHome();
-  await runSpl(['init'], h.env);
-  const file = join(h.home, 'config.toml');
-  writeFileSync(file, readFileSync(file, 'utf8').replace('# actor = "did:sync:user:alice"', `actor = "${ADMIN}"`));
-  return h;
-}
 
 /** The route table as the app registers it. Building the app only registers routes; nothing here is served. */
 function routeTable(): readonly RouteSpec[] {
@@ -57,7 +50,7 @@ function variants(path: string): Array<{ path: string; expect: number[] }> {
 }
 
 t.test('every route, in every case and encoding, is checked against its own resource: none served to a caller denied it', async (t) => {
-  const h = await adminHome();
+  const h = await adminHome(ADMIN);
   t.teardown(() => h.cleanup());
   await serve(h, [], { auth: true });
   t.teardown(() => stop(h));
@@ -141,7 +134,7 @@ t.test('every route, in every case and encoding, is checked against its own reso
 });
 
 t.test('a token writes records only as the DIDs it speaks for; the socket may name any actor', async (t) => {
-  const h = await adminHome();
+  const h = await adminHome(ADMIN);
   t.teardown(() => h.cleanup());
   await serve(h, [], { auth: true });
   t.teardown(() => stop(h));
@@ -196,7 +189,7 @@ t.test('a token writes records only as the DIDs it speaks for; the socket may na
 });
 
 t.test('beyond loopback only with TCP auth on', async (t) => {
-  const h = await adminHome();
+  const h = await adminHome(ADMIN);
   t.teardown(() => h.cleanup());
   const file = join(h.home, 'config.toml');
   writeFileSync(file, readFileSync(file, 'utf8').replace('host = "127.0.0.1"', 'host = "0.0.0.0"'));
