@@ -3,8 +3,8 @@
 // the log lines to read.
 
 import { Client } from '../client/client.js';
-import type { AuthTally } from '../http/auth-guard.js';
 import { shellQuote } from '../kernel/text.js';
+import type { AuthTally } from '../kernel/wire.js';
 import { ok, skip, warn, type Check } from './check.js';
 import { formatAge, plural } from './format.js';
 import { PROBE_TIMEOUT_MS } from './probe.js';

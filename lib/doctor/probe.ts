@@ -2,19 +2,7 @@
 // half-dead instance, and must tell "nothing there" apart from "something there that does not answer".
 
 import { Client, type ClientTarget } from '../client/client.js';
-
-export interface HealthBody {
-  status: string;
-  version: string;
-  records: number;
-  threads: number;
-  instance_did: string;
-  uptime_secs: number;
-  /** The log file: whether lines are being written, and how many were dropped (a full disk). */
-  log?: { writing: boolean; dropped_lines: number; last_dropped_at?: string; last_error?: string };
-  /** Folds that threw on a record (their state lacks it). */
-  folds?: { broken: Array<{ fold: string; faults: number; first: Array<{ record: string; sequence: number; error: string }> }> };
-}
+import type { HealthBody } from '../kernel/wire.js';
 
 export type HealthAnswer =
   | { answered: true; via: 'socket' | 'tcp'; target: string; httpStatus: number; body: HealthBody | undefined }

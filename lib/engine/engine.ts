@@ -5,7 +5,8 @@
 
 import type { Logger } from 'pino';
 import type { RecordLog } from '../store/record-log.js';
-import { FoldHost, type FoldHealth } from './fold-host.js';
+import type { FoldHealth } from '../kernel/wire.js';
+import { FoldHost } from './fold-host.js';
 import { Permissions } from './permissions.js';
 import type { Fold } from './fold.js';
 import { Reactors, type ReactorHandler, type ReactorStats } from './reactor.js';

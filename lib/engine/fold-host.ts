@@ -9,6 +9,7 @@
 
 import type { Logger } from 'pino';
 import type { StoredRecord } from '../kernel/record.js';
+import type { FoldFault, FoldHealth } from '../kernel/wire.js';
 import type { RecordLog } from '../store/record-log.js';
 import type { Fold } from './fold.js';
 
@@ -17,23 +18,8 @@ export interface RebuildResult {
   durationMs: number;
 }
 
-/** A record a fold threw on. */
-export interface FoldFault {
-  fold: string;
-  record: string;
-  sequence: number;
-  error: string;
-  at: string;
-}
-
 /** The faults kept per fold (the first ones, and a count of all). */
 const FAULTS_KEPT = 10;
-
-export interface FoldHealth {
-  fold: string;
-  faults: number;
-  first: FoldFault[];
-}
 
 export class FoldHost {
   private readonly states = new Map<Fold<unknown>, unknown>();

@@ -9,6 +9,7 @@
 
 import type { Logger } from 'pino';
 import { plural } from '../kernel/text.js';
+import type { AuthTally, LockedPeer, RecentPeer } from '../kernel/wire.js';
 
 export interface AuthGuardOptions {
   now?: () => number;
@@ -38,41 +39,6 @@ export const AUTH_GUARD_DEFAULTS = {
 } as const;
 
 export type FailureReason = 'unknown_token' | 'malformed_header';
-
-/** A peer that is locked out, as the API reports it. */
-export interface LockedPeer {
-  peer: string;
-  /** Failures in the current burst. */
-  failures: number;
-  /** Requests refused with 429 during the lockout. */
-  blocked: number;
-  locked_at: string;
-  until: string;
-  /** Lockouts of this peer in a row (1 for the first; the lockout doubles with each). */
-  strikes: number;
-}
-
-export interface RecentPeer {
-  peer: string;
-  failures: number;
-  last_at: string;
-}
-
-export interface AuthTally {
-  /** Failed bearer tokens (and malformed Authorization headers) since the instance started. */
-  failures_total: number;
-  /** Requests refused with 429 since start. */
-  blocked_total: number;
-  lockouts_total: number;
-  last_failure_at: string | null;
-  last_failure_peer: string | null;
-  locked_out: LockedPeer[];
-  /** Peers with failures in the current window that are not (yet) locked out. */
-  recent: RecentPeer[];
-  /** Peers forgotten because the table was full (a client cycling through source addresses). */
-  peers_forgotten: number;
-  limits: { max_failures: number; window_secs: number; lockout_secs: number; max_lockout_secs: number };
-}
 
 export type Verdict = { locked: false } | { locked: true; retryAfterSecs: number; until: number };
 

@@ -2,6 +2,7 @@
 
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
+import type { ReloadState, TokenInfo } from '../kernel/wire.js';
 import type { RecordLog } from '../store/record-log.js';
 import type { AuthGuard } from './auth-guard.js';
 
@@ -30,25 +31,6 @@ export interface LogDropped {
   first_at: string | null;
   last_at: string | null;
   last_error: string | null;
-}
-
-export interface ReloadState {
-  count: number;
-  /** RFC 3339 time of the last reload, or null before the first. */
-  last_at: string | null;
-  /** Whether the last reload applied (false: config.toml was invalid and the running settings were kept). */
-  ok: boolean;
-  error: string | null;
-  log_level: string;
-}
-
-export interface TokenInfo {
-  name: string;
-  actor: string;
-  /** Further DIDs requests with this token may write records as (besides actor). */
-  allowed_actors: string[];
-  created_at: string;
-  revoked_at: string | null;
 }
 
 /** Token storage as the API sees it; the instance layer supplies the implementation. */

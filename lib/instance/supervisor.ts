@@ -5,7 +5,7 @@
 
 import { rmSync } from 'node:fs';
 import { SplError, isSplError } from '../kernel/errors.js';
-import type { ReloadState } from '../http/context.js';
+import type { ReloadState } from '../kernel/wire.js';
 import { createNotifier, type Notifier } from '../systemd/notify.js';
 import { stdoutIsJournal } from '../systemd/journal.js';
 import { writeDefaultConfig, type Config } from './config.js';

@@ -4,15 +4,7 @@
 import { randomBytes, createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { SplError } from '../kernel/errors.js';
-
-export interface TokenInfo {
-  name: string;
-  actor: string;
-  /** Further DIDs requests with this token may write records as (besides actor). */
-  allowed_actors: string[];
-  created_at: string;
-  revoked_at: string | null;
-}
+import type { TokenInfo } from '../kernel/wire.js';
 
 interface StoredToken extends TokenInfo {
   sha256: string;

@@ -11,16 +11,7 @@ import { commandContext, type CommandContext, type GlobalFlags } from '../contex
 import { findInstance } from './lifecycle.js';
 import { ruleContext } from '../../engine/engine.js';
 import { printFields, printJson, printTable } from '../output.js';
-
-interface RuleView {
-  topic: string;
-  name: string;
-  enabled: boolean;
-  priority: number;
-  expression: string | null;
-  body: Record<string, unknown>;
-  record: string;
-}
+import type { EngineConfigView, RuleView } from '../../kernel/wire.js';
 
 interface RuleFlags extends GlobalFlags {
   expression?: string;
@@ -38,7 +29,7 @@ export function register(prog: Sade): void {
     .describe('Show the engine configuration folded from th_engine_config: toggles and rule counts')
     .action(async (flags: GlobalFlags) => {
       const ctx = commandContext(flags);
-      const c = (await ctx.client().call<{ records: number; permissions_enabled: boolean; rules: Record<string, { enabled: number; total: number }>; toggles: Record<string, Record<string, unknown>> }>('GET', '/v1/config')).body;
+      const c = (await ctx.client().call<EngineConfigView>('GET', '/v1/config')).body;
       if (ctx.json) return printJson(c);
       process.stdout.write(`Engine configuration (${c.records} records on ${ENGINE_CONFIG_THREAD})\n`);
       process.stdout.write(`  permission enforcement: ${c.permissions_enabled ? 'on' : 'off'}\n`);

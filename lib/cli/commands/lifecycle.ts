@@ -7,7 +7,7 @@ import { ensureHome } from '../../instance/home.js';
 import { ensureIdentity } from '../../instance/identity.js';
 import { checkServeConfig } from '../../instance/serve-config.js';
 import { HomeLock } from '../../instance/lock.js';
-import type { ReloadState } from '../../http/context.js';
+import type { InstanceInfo } from '../../kernel/wire.js';
 import { inspectPidFile, isSplServe, processAlive, readPidFile } from '../../instance/pidfile.js';
 import { holdsFile, tcpPortHolder } from '../../instance/port-owner.js';
 import { splVersion } from '../../instance/version.js';
@@ -16,21 +16,6 @@ import { inspectStoreFile } from '../../store/snapshot.js';
 import { existsSync, rmSync } from 'node:fs';
 import { commandContext, splEntry, type CommandContext, type GlobalFlags } from '../context.js';
 import { formatDuration, printFields, printJson } from '../output.js';
-
-interface InstanceInfo {
-  reloads?: ReloadState;
-  status: string;
-  version: string;
-  pid: number;
-  instance_did: string;
-  uptime_secs: number;
-  records: number;
-  threads: number;
-  home: string;
-  store: string;
-  bind: string;
-  socket: string;
-}
 
 export function register(prog: Sade): void {
   prog

@@ -1,7 +1,7 @@
 // API tokens for TCP clients: spl token create --name N [--actor DID] [--allow-actor DID]… | list | revoke <name>.
 
 import type { Sade } from 'sade';
-import type { TokenInfo } from '../../instance/tokens.js';
+import type { CreatedToken, ListBody, TokenInfo } from '../../kernel/wire.js';
 import { commandContext, type GlobalFlags } from '../context.js';
 import { printJson, printTable } from '../output.js';
 
@@ -15,7 +15,7 @@ export function register(prog: Sade): void {
     .action(async (flags: GlobalFlags & { name?: string; 'allow-actor'?: string | string[] }) => {
       const ctx = commandContext(flags);
       const allow = flags['allow-actor'] === undefined ? [] : ([] as unknown[]).concat(flags['allow-actor']).map(String);
-      const res = (await ctx.client().call<TokenInfo & { token: string }>('POST', '/v1/tokens', {
+      const res = (await ctx.client().call<CreatedToken>('POST', '/v1/tokens', {
         name: flags.name === undefined ? undefined : String(flags.name), actor: ctx.actor(), ...(allow.length > 0 ? { allow_actors: allow } : {}),
       })).body;
       if (ctx.json) return printJson(res);
@@ -29,7 +29,7 @@ export function register(prog: Sade): void {
     .describe('List tokens (names, actors, dates; never the secrets)')
     .action(async (flags: GlobalFlags) => {
       const ctx = commandContext(flags);
-      const data = (await ctx.client().call<{ data: TokenInfo[] }>('GET', '/v1/tokens')).body.data;
+      const data = (await ctx.client().call<ListBody<TokenInfo>>('GET', '/v1/tokens')).body.data;
       if (ctx.json) return printJson(data);
       printTable(
         ['NAME', 'ACTOR', 'CREATED', 'STATUS', 'ALSO WRITES AS'],

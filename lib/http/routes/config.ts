@@ -4,10 +4,11 @@ import { SplError } from '../../kernel/errors.js';
 import { validateRecord } from '../../kernel/record.js';
 import { ENGINE_CONFIG_THREAD, RULE_TOPICS, engineConfigFold, isRuleTopic, rulesOf, toggleEnabled, type Rule } from '../../engine/folds/engine-config.js';
 import { adminRuleCommand } from '../../engine/permissions.js';
+import type { EngineConfigView, ListBody, RuleView } from '../../kernel/wire.js';
 import type { ApiDeps } from '../context.js';
 import { type Routes } from '../route.js';
 
-function view(r: Rule) {
+function view(r: Rule): RuleView {
   return { topic: r.topic, name: r.name, enabled: r.enabled, priority: r.priority, expression: r.expression ?? null, body: r.body, record: r.record, sequence: r.sequence, actor: r.actor };
 }
 
@@ -20,11 +21,11 @@ export function configRoutes(api: Routes, deps: ApiDeps): void {
     }
     const all = ctx.query.all === 'true';
     const topics = topic ? [topic] : RULE_TOPICS;
-    ctx.body = { object: 'list', data: topics.flatMap((t) => rulesOf(deps.engine.state(engineConfigFold), t, { includeDisabled: all }).map(view)) };
+    ctx.body = { object: 'list', data: topics.flatMap((t) => rulesOf(deps.engine.state(engineConfigFold), t, { includeDisabled: all }).map(view)) } satisfies ListBody<RuleView>;
   });
 
   api.get('/v1/config/permission-rules', 'config_read', (ctx) => {
-    ctx.body = { object: 'list', data: rulesOf(deps.engine.state(engineConfigFold), 'permission_rule', { includeDisabled: ctx.query.all === 'true' }).map(view) };
+    ctx.body = { object: 'list', data: rulesOf(deps.engine.state(engineConfigFold), 'permission_rule', { includeDisabled: ctx.query.all === 'true' }).map(view) } satisfies ListBody<RuleView>;
   });
 
   api.get('/v1/config', 'config_read', (ctx) => {
@@ -35,7 +36,7 @@ export function configRoutes(api: Routes, deps: ApiDeps): void {
       permissions_enabled: toggleEnabled(c, 'permissions_enabled'),
       rules: Object.fromEntries(RULE_TOPICS.map((t) => [t, { enabled: rulesOf(c, t).length, total: rulesOf(c, t, { includeDisabled: true }).length }])),
       toggles: Object.fromEntries([...c.toggles].map(([k, v]) => [k, { ...v.body, record: v.record, actor: v.actor }])),
-    };
+    } satisfies EngineConfigView;
   });
 }
 

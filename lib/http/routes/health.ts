@@ -1,5 +1,6 @@
 // GET /health: liveness and readiness for probes; never auth- or permission-gated.
 
+import type { HealthBody, LogState } from '../../kernel/wire.js';
 import type { ApiDeps, LogDropped } from '../context.js';
 import { OPEN, type Routes } from '../route.js';
 
@@ -18,16 +19,16 @@ export function healthRoutes(api: Routes, deps: ApiDeps): void {
       ...(deps.instance.logDropped ? { log: logState(deps.instance.logDropped()) } : {}),
       // Present only when a fold threw on a record: the instance serves, but that fold's state lacks the record.
       ...brokenFolds(deps),
-    };
+    } satisfies HealthBody;
   });
 }
 
 /** `{"writing":true,"dropped_lines":0}`; while the log disk is full, writing is false and the count grows. */
-function logState(d: LogDropped): Record<string, unknown> {
+function logState(d: LogDropped): LogState {
   return { writing: d.pending === 0, dropped_lines: d.total, ...(d.total > 0 ? { last_dropped_at: d.last_at, last_error: d.last_error } : {}) };
 }
 
-function brokenFolds(deps: ApiDeps): { folds?: { broken: ReturnType<ApiDeps['engine']['brokenFolds']> } } {
+function brokenFolds(deps: ApiDeps): Pick<HealthBody, 'folds'> {
   const broken = deps.engine.brokenFolds();
   return broken.length > 0 ? { folds: { broken } } : {};
 }

@@ -1,5 +1,6 @@
 // GET /v1/instance: what `spl status` and `spl stop` need to know about the running process.
 
+import type { InstanceInfo } from '../../kernel/wire.js';
 import type { ApiDeps } from '../context.js';
 import { type Routes } from '../route.js';
 
@@ -23,6 +24,6 @@ export function instanceRoutes(api: Routes, deps: ApiDeps): void {
       socket: i.socket,
       ...(i.reloads ? { reloads: i.reloads() } : {}),
       ...(deps.authGuard ? { auth: deps.authGuard.tally() } : {}),
-    };
+    } satisfies InstanceInfo;
   });
 }

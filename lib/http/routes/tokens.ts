@@ -2,6 +2,7 @@
 
 import { isDid } from '../../kernel/did.js';
 import { SplError } from '../../kernel/errors.js';
+import type { CreatedToken, ListBody, TokenInfo } from '../../kernel/wire.js';
 import { readJson } from '../body.js';
 import type { ApiDeps, ApiState } from '../context.js';
 import { type Routes } from '../route.js';
@@ -26,11 +27,11 @@ export function tokenRoutes(api: Routes, deps: ApiDeps): void {
       `token created: ${info.name} for ${info.actor} by ${ctx.state.actor}`,
     );
     ctx.status = 201;
-    ctx.body = { object: 'token', ...info, token: secret };
+    ctx.body = { object: 'token', ...info, token: secret } satisfies CreatedToken;
   });
 
   api.get('/v1/tokens', 'config_write', (ctx) => {
-    ctx.body = { object: 'list', data: deps.tokens.list() };
+    ctx.body = { object: 'list', data: deps.tokens.list() } satisfies ListBody<TokenInfo>;
   });
 
   api.delete('/v1/tokens/:name', 'config_write', (ctx) => {
@@ -39,7 +40,7 @@ export function tokenRoutes(api: Routes, deps: ApiDeps): void {
       { requester: ctx.state.actor, via: requesterVia(ctx.state), token: info.name, actor: info.actor },
       `token revoked: ${info.name} (for ${info.actor}) by ${ctx.state.actor}`,
     );
-    ctx.body = { object: 'token', ...info };
+    ctx.body = { object: 'token', ...info } satisfies TokenInfo & { object: 'token' };
   });
 }
 

@@ -1,0 +1,147 @@
+// The HTTP API's reply bodies, declared once: the routes build them, and the client, the CLI and doctor read
+// them. Types only; a route that drifts from its type, or a reader that expects a field no route sends, no
+// longer compiles.
+
+/** Folds that threw on a record: the instance serves, but that fold's state lacks the record. */
+export interface FoldFault {
+  fold: string;
+  record: string;
+  sequence: number;
+  error: string;
+  at: string;
+}
+
+export interface FoldHealth {
+  fold: string;
+  faults: number;
+  first: FoldFault[];
+}
+
+/** The log file: whether lines are being written, and how many were dropped (a full disk). */
+export interface LogState {
+  writing: boolean;
+  dropped_lines: number;
+  last_dropped_at?: string | null;
+  last_error?: string | null;
+}
+
+/** GET /health (open to everyone; 200 while serving, 503 otherwise). */
+export interface HealthBody {
+  status: string;
+  version: string;
+  records: number;
+  threads: number;
+  instance_did: string;
+  uptime_secs: number;
+  log?: LogState;
+  /** Present only when a fold threw on a record. */
+  folds?: { broken: FoldHealth[] };
+}
+
+export interface ReloadState {
+  count: number;
+  /** RFC 3339 time of the last reload, or null before the first. */
+  last_at: string | null;
+  /** Whether the last reload applied (false: config.toml was invalid and the running settings were kept). */
+  ok: boolean;
+  error: string | null;
+  log_level: string;
+}
+
+/** A peer that is locked out, as the API reports it. */
+export interface LockedPeer {
+  peer: string;
+  /** Failures in the current burst. */
+  failures: number;
+  /** Requests refused with 429 during the lockout. */
+  blocked: number;
+  locked_at: string;
+  until: string;
+  /** Lockouts of this peer in a row (1 for the first; the lockout doubles with each). */
+  strikes: number;
+}
+
+export interface RecentPeer {
+  peer: string;
+  failures: number;
+  last_at: string;
+}
+
+export interface AuthTally {
+  /** Failed bearer tokens (and malformed Authorization headers) since the instance started. */
+  failures_total: number;
+  /** Requests refused with 429 since start. */
+  blocked_total: number;
+  lockouts_total: number;
+  last_failure_at: string | null;
+  last_failure_peer: string | null;
+  locked_out: LockedPeer[];
+  /** Peers with failures in the current window that are not (yet) locked out. */
+  recent: RecentPeer[];
+  /** Peers forgotten because the table was full (a client cycling through source addresses). */
+  peers_forgotten: number;
+  limits: { max_failures: number; window_secs: number; lockout_secs: number; max_lockout_secs: number };
+}
+
+/** GET /v1/instance: what `spl status`, `spl stop`, `spl reload` and doctor need about the running process. */
+export interface InstanceInfo {
+  object: 'instance';
+  status: string;
+  version: string;
+  pid: number;
+  instance_did: string;
+  uptime_secs: number;
+  started_at: string;
+  records: number;
+  threads: number;
+  home: string;
+  store: string;
+  bind: string;
+  socket: string;
+  reloads?: ReloadState;
+  auth?: AuthTally;
+}
+
+/** An API token as listed (its secret is never stored; only POST /v1/tokens returns it, once). */
+export interface TokenInfo {
+  name: string;
+  actor: string;
+  /** Further DIDs requests with this token may write records as (besides actor). */
+  allowed_actors: string[];
+  created_at: string;
+  revoked_at: string | null;
+}
+
+/** POST /v1/tokens. */
+export interface CreatedToken extends TokenInfo {
+  object: 'token';
+  token: string;
+}
+
+/** One engine rule (routing, permission, health check…) as GET /v1/config/rules and /permission-rules list it. */
+export interface RuleView {
+  topic: string;
+  name: string;
+  enabled: boolean;
+  priority: number;
+  expression: string | null;
+  body: Record<string, unknown>;
+  record: string;
+  sequence: number;
+  actor: string;
+}
+
+/** GET /v1/config: the engine configuration folded from th_engine_config. */
+export interface EngineConfigView {
+  object: 'engine_config';
+  records: number;
+  permissions_enabled: boolean;
+  rules: Record<string, { enabled: number; total: number }>;
+  toggles: Record<string, Record<string, unknown>>;
+}
+
+/** `{"object":"list","data":[…]}`. */
+export interface ListBody<T> {
+  object: 'list';
+  data: T[];
+}
