@@ -222,96 +222,79 @@ function location(source: string, offset: number | undefined): string {
  * types are still only checked when the expression runs.
  */
 function checkReferences(parsed: ParsedExpr, context: CelContext, source: string): string | undefined {
-  const env = ENVS[context];
-  const declared = Object.keys(CONTEXT_VARIABLES[context]);
   const positions = parsed.sourceInfo?.positions ?? {};
-  const at = (e: Expr): string => location(source, positions[String(e.id)]);
-
+  const refs: References = { context, env: ENVS[context], declared: Object.keys(CONTEXT_VARIABLES[context]), at: (e) => location(source, positions[String(e.id)]) };
+  // Depth first, left to right: the first problem in reading order is the one reported.
   const visit = (e: Expr, scope: ReadonlySet<string>): string | undefined => {
-    const k = e.exprKind;
-    switch (k.case) {
-      case 'constExpr':
-      case undefined:
-        return undefined;
-      case 'identExpr': {
-        const name = k.value.name;
-        if (scope.has(name) || declared.includes(name) || TYPE_NAMES.has(name)) return undefined;
-        return `undeclared reference to '${name}'${at(e)}: the ${context} context has the variables ${declared.join(', ')}`;
-      }
-      case 'selectExpr':
-        return k.value.operand ? visit(k.value.operand, scope) : undefined;
-      case 'callExpr': {
-        const call = k.value;
-        const name = call.function;
-        if (INTERNAL_FUNCTIONS.has(name)) return `unknown function '${name}'${at(e)}`;
-        if (!BUILTIN_CALLS.has(name)) {
-          const group = env.funcs.find(name);
-          if (group === undefined) return `unknown function '${name}'${at(e)}`;
-          const isMethod = call.target !== undefined;
-          const argc = call.args.length;
-          const arities = new Set<number>();
-          for (const f of group) if ((f.target !== undefined) === isMethod) arities.add(f.arguments.length);
-          if (arities.size === 0) {
-            return isMethod
-              ? `'${name}'${at(e)} is a function, not a method: write ${name}(…)`
-              : `'${name}'${at(e)} is a method, not a function: write x.${name}(…)`;
-          }
-          if (!arities.has(argc)) {
-            const takes = [...arities].sort().join(' or ');
-            return `'${name}'${at(e)} takes ${takes} argument${takes === '1' ? '' : 's'}, not ${argc}`;
-          }
-        }
-        if (call.target) {
-          const err = visit(call.target, scope);
-          if (err) return err;
-        }
-        for (const a of call.args) {
-          const err = visit(a, scope);
-          if (err) return err;
-        }
-        return undefined;
-      }
-      case 'listExpr':
-        for (const x of k.value.elements) {
-          const err = visit(x, scope);
-          if (err) return err;
-        }
-        return undefined;
-      case 'structExpr':
-        for (const entry of k.value.entries) {
-          if (entry.keyKind.case === 'mapKey') {
-            const err = visit(entry.keyKind.value, scope);
-            if (err) return err;
-          }
-          if (entry.value) {
-            const err = visit(entry.value, scope);
-            if (err) return err;
-          }
-        }
-        return undefined;
-      case 'comprehensionExpr': {
-        const c = k.value;
-        // The range and initial accumulator are outside the loop; the loop parts see the iteration
-        // variable(s) and the accumulator; the result sees only the accumulator.
-        for (const part of [c.iterRange, c.accuInit]) {
-          if (part) {
-            const err = visit(part, scope);
-            if (err) return err;
-          }
-        }
-        const withAccu = new Set([...scope, c.accuVar]);
-        const inLoop = new Set([...withAccu, c.iterVar, ...(c.iterVar2 ? [c.iterVar2] : [])]);
-        for (const part of [c.loopCondition, c.loopStep]) {
-          if (part) {
-            const err = visit(part, inLoop);
-            if (err) return err;
-          }
-        }
-        return c.result ? visit(c.result, withAccu) : undefined;
-      }
+    const own = checkNode(e, scope, refs);
+    if (own) return own;
+    for (const [child, inner] of childrenOf(e, scope)) {
+      const err = visit(child, inner);
+      if (err) return err;
     }
+    return undefined;
   };
   return visit(parsed.expr, new Set());
+}
+
+interface References {
+  context: CelContext;
+  env: (typeof ENVS)[CelContext];
+  declared: string[];
+  at: (e: Expr) => string;
+}
+
+/** An identifier must be declared or in scope; a function must exist, as a function or method, with that many arguments. */
+function checkNode(e: Expr, scope: ReadonlySet<string>, refs: References): string | undefined {
+  const k = e.exprKind;
+  if (k.case === 'identExpr') {
+    const name = k.value.name;
+    if (scope.has(name) || refs.declared.includes(name) || TYPE_NAMES.has(name)) return undefined;
+    return `undeclared reference to '${name}'${refs.at(e)}: the ${refs.context} context has the variables ${refs.declared.join(', ')}`;
+  }
+  if (k.case !== 'callExpr') return undefined;
+  const call = k.value;
+  const name = call.function;
+  if (INTERNAL_FUNCTIONS.has(name)) return `unknown function '${name}'${refs.at(e)}`;
+  if (BUILTIN_CALLS.has(name)) return undefined;
+  const group = refs.env.funcs.find(name);
+  if (group === undefined) return `unknown function '${name}'${refs.at(e)}`;
+  const isMethod = call.target !== undefined;
+  const arities = new Set<number>();
+  for (const f of group) if ((f.target !== undefined) === isMethod) arities.add(f.arguments.length);
+  if (arities.size === 0) {
+    return isMethod ? `'${name}'${refs.at(e)} is a function, not a method: write ${name}(…)` : `'${name}'${refs.at(e)} is a method, not a function: write x.${name}(…)`;
+  }
+  if (arities.has(call.args.length)) return undefined;
+  const takes = [...arities].sort().join(' or ');
+  return `'${name}'${refs.at(e)} takes ${takes} argument${takes === '1' ? '' : 's'}, not ${call.args.length}`;
+}
+
+/** The sub-expressions of one node, each with the names in scope there. */
+function childrenOf(e: Expr, scope: ReadonlySet<string>): Array<[Expr, ReadonlySet<string>]> {
+  const k = e.exprKind;
+  const inScope = (xs: Array<Expr | undefined>): Array<[Expr, ReadonlySet<string>]> => xs.filter((x): x is Expr => x !== undefined).map((x) => [x, scope]);
+  switch (k.case) {
+    case 'selectExpr':
+      return inScope([k.value.operand]);
+    case 'callExpr':
+      return inScope([k.value.target, ...k.value.args]);
+    case 'listExpr':
+      return inScope(k.value.elements);
+    case 'structExpr':
+      return inScope(k.value.entries.flatMap((entry) => [entry.keyKind.case === 'mapKey' ? entry.keyKind.value : undefined, entry.value]));
+    case 'comprehensionExpr': {
+      const c = k.value;
+      // The range and initial accumulator are outside the loop; the loop parts see the iteration
+      // variable(s) and the accumulator; the result sees only the accumulator.
+      const withAccu = new Set([...scope, c.accuVar]);
+      const inLoop = new Set([...withAccu, c.iterVar, ...(c.iterVar2 ? [c.iterVar2] : [])]);
+      const at = (x: Expr | undefined, s: ReadonlySet<string>): Array<[Expr, ReadonlySet<string>]> => (x ? [[x, s]] : []);
+      return [...at(c.iterRange, scope), ...at(c.accuInit, scope), ...at(c.loopCondition, inLoop), ...at(c.loopStep, inLoop), ...at(c.result, withAccu)];
+    }
+    default:
+      return [];
+  }
 }
 
 function parseErrorMessage(err: unknown, source: string): string {
@@ -491,65 +474,8 @@ function compileFailure(err: unknown): CelEvalResult<never> {
 const monotonic = (): number => performance.now();
 
 function compileUncached<C extends CelContext>(context: C, source: string, metered = true): CompiledExpression<C> {
-  if (typeof source !== 'string') throw new SplError('INVALID_REQUEST', 'expression must be a string', { field: 'expression' });
-  if (source.trim() === '') throw new SplError('INVALID_REQUEST', 'expression is empty', { field: 'expression' });
-  if (source.length > MAX_EXPRESSION_LENGTH) {
-    throw new SplError('INVALID_REQUEST', `expression is ${source.length} characters; the limit is ${MAX_EXPRESSION_LENGTH}`, { field: 'expression' });
-  }
-  let parsed: ParsedExpr;
-  try {
-    parsed = parse(source);
-  } catch (err) {
-    throw new SplError('INVALID_REQUEST', parseErrorMessage(err, source), { field: 'expression', cause: err });
-  }
-  checkShape(parsed.expr);
-  let problem: string | undefined;
-  let program: (vars: Record<string, CelInput>) => CelValue | CelError;
-  try {
-    problem = checkReferences(parsed, context, source);
-    if (problem === undefined && metered) instrument(parsed.expr);
-    const planned = plan(ENVS[context], parsed);
-    program = (vars) => planned(vars);
-  } catch (err) {
-    // Both walk the tree recursively: a parseable but very deep expression can exhaust the stack here.
-    const why = err instanceof RangeError ? 'the expression nests too deeply' : errorText(err);
-    throw new SplError('INVALID_REQUEST', `cannot compile the expression: ${why}`, { field: 'expression', cause: err });
-  }
-  if (problem !== undefined) throw new SplError('INVALID_REQUEST', problem, { field: 'expression' });
-  const positions = parsed.sourceInfo?.positions ?? {};
-
-  const run = (bindings: CelBindings<C>): CelEvalResult<CelValue> => {
-    let vars: Record<string, CelInput>;
-    try {
-      vars = activation(context, bindings);
-      str('actor', bindings.actor);
-      if (typeof bindings.trust !== 'function') throw new Error('a trust provider is required');
-    } catch (err) {
-      return { ok: false, stage: 'evaluate', error: `invalid bindings for the ${context} context: ${errorText(err)}` };
-    }
-    const saved = frame;
-    const budget = bindings.budget ?? RULE_BUDGET;
-    const clock = bindings.clock ?? monotonic;
-    const meter: Meter = { iterations: 0, budget, clock, deadline: Infinity, exceeded: undefined };
-    frame = { actor: bindings.actor, trust: bindings.trust, now: bindings.now ?? Date.now, nowMs: undefined, meter };
-    try {
-      const out = program(vars);
-      // Checked first: `||`, `&&` and `?:` can absorb the error that stopped the loop, but a cut-short
-      // evaluation has no trustworthy result.
-      if (meter.exceeded !== undefined) return { ok: false, stage: 'evaluate', error: meter.exceeded.message, limit: meter.exceeded.limit };
-      if (isCelError(out)) {
-        const where = out.exprId === undefined ? '' : location(source, positions[String(out.exprId)]);
-        return { ok: false, stage: 'evaluate', error: `evaluation error${where}: ${out.message}` };
-      }
-      return { ok: true, value: out, type: celType(out).name };
-    } catch (err) {
-      if (meter.exceeded !== undefined) return { ok: false, stage: 'evaluate', error: meter.exceeded.message, limit: meter.exceeded.limit };
-      return { ok: false, stage: 'evaluate', error: `evaluation error: ${errorText(err)}` };
-    } finally {
-      frame = saved;
-    }
-  };
-
+  const { parsed, program } = parseAndPlan(context, source, metered);
+  const run = runner(context, source, program, parsed.sourceInfo?.positions ?? {});
   return {
     context,
     source,
@@ -568,6 +494,71 @@ function compileUncached<C extends CelContext>(context: C, source: string, meter
       if (typeof r.value !== 'boolean') return { ok: false, stage: 'evaluate', error: `expression must evaluate to a bool, got ${r.type}` };
       return { ok: true, value: r.value, type: 'bool' };
     },
+  };
+}
+
+type Program = (vars: Record<string, CelInput>) => CelValue | CelError;
+
+/** Size limits, parse, shape limits, reference check, metering, plan: every compile-time refusal, in that order. */
+function parseAndPlan(context: CelContext, source: string, metered: boolean): { parsed: ParsedExpr; program: Program } {
+  if (typeof source !== 'string') throw new SplError('INVALID_REQUEST', 'expression must be a string', { field: 'expression' });
+  if (source.trim() === '') throw new SplError('INVALID_REQUEST', 'expression is empty', { field: 'expression' });
+  if (source.length > MAX_EXPRESSION_LENGTH) {
+    throw new SplError('INVALID_REQUEST', `expression is ${source.length} characters; the limit is ${MAX_EXPRESSION_LENGTH}`, { field: 'expression' });
+  }
+  let parsed: ParsedExpr;
+  try {
+    parsed = parse(source);
+  } catch (err) {
+    throw new SplError('INVALID_REQUEST', parseErrorMessage(err, source), { field: 'expression', cause: err });
+  }
+  checkShape(parsed.expr);
+  let problem: string | undefined;
+  let program: Program;
+  try {
+    problem = checkReferences(parsed, context, source);
+    if (problem === undefined && metered) instrument(parsed.expr);
+    const planned = plan(ENVS[context], parsed);
+    program = (vars) => planned(vars);
+  } catch (err) {
+    // Both walk the tree recursively: a parseable but very deep expression can exhaust the stack here.
+    const why = err instanceof RangeError ? 'the expression nests too deeply' : errorText(err);
+    throw new SplError('INVALID_REQUEST', `cannot compile the expression: ${why}`, { field: 'expression', cause: err });
+  }
+  if (problem !== undefined) throw new SplError('INVALID_REQUEST', problem, { field: 'expression' });
+  return { parsed, program };
+}
+
+/** One evaluation: bindings checked, the meter and the custom functions' frame set for its duration. */
+function runner<C extends CelContext>(context: C, source: string, program: Program, positions: Record<string, number>): (bindings: CelBindings<C>) => CelEvalResult<CelValue> {
+  return (bindings) => {
+    let vars: Record<string, CelInput>;
+    try {
+      vars = activation(context, bindings);
+      str('actor', bindings.actor);
+      if (typeof bindings.trust !== 'function') throw new Error('a trust provider is required');
+    } catch (err) {
+      return { ok: false, stage: 'evaluate', error: `invalid bindings for the ${context} context: ${errorText(err)}` };
+    }
+    const saved = frame;
+    const meter: Meter = { iterations: 0, budget: bindings.budget ?? RULE_BUDGET, clock: bindings.clock ?? monotonic, deadline: Infinity, exceeded: undefined };
+    frame = { actor: bindings.actor, trust: bindings.trust, now: bindings.now ?? Date.now, nowMs: undefined, meter };
+    try {
+      const out = program(vars);
+      // Checked first: `||`, `&&` and `?:` can absorb the error that stopped the loop, but a cut-short
+      // evaluation has no trustworthy result.
+      if (meter.exceeded !== undefined) return { ok: false, stage: 'evaluate', error: meter.exceeded.message, limit: meter.exceeded.limit };
+      if (isCelError(out)) {
+        const where = out.exprId === undefined ? '' : location(source, positions[String(out.exprId)]);
+        return { ok: false, stage: 'evaluate', error: `evaluation error${where}: ${out.message}` };
+      }
+      return { ok: true, value: out, type: celType(out).name };
+    } catch (err) {
+      if (meter.exceeded !== undefined) return { ok: false, stage: 'evaluate', error: meter.exceeded.message, limit: meter.exceeded.limit };
+      return { ok: false, stage: 'evaluate', error: `evaluation error: ${errorText(err)}` };
+    } finally {
+      frame = saved;
+    }
   };
 }
 

@@ -83,45 +83,11 @@ export function validateRecord(input: unknown, where = ''): RecordDraft & { id?:
     throw invalid(where + 'act', `must be one of ${ACTS.join(' ')}`);
   }
 
-  let parents: string[] = [];
-  if (r.parents !== undefined && r.parents !== null) {
-    if (!Array.isArray(r.parents)) throw invalid(where + 'parents', 'must be an array of record ids');
-    r.parents.forEach((p, i) => {
-      if (!isRecordId(p)) throw invalid(`${where}parents[${i}]`, 'must be a record id (64 lowercase hex)');
-    });
-    parents = [...new Set(r.parents as string[])].sort();
-  }
-
-  let body: Body = {};
-  if (r.body !== undefined && r.body !== null) {
-    if (typeof r.body !== 'object' || Array.isArray(r.body)) throw invalid(where + 'body', 'must be a JSON object');
-    checkJsonValue(r.body, where + 'body', 0);
-    body = r.body as Body;
-  }
-
-  let clock: number | undefined;
-  if (r.clock !== undefined && r.clock !== null) {
-    if (typeof r.clock !== 'number' || !Number.isSafeInteger(r.clock) || r.clock < 0) {
-      throw invalid(where + 'clock', 'must be an integer ≥ 0 (omit it to let the server assign the next one)');
-    }
-    clock = r.clock;
-  }
-
-  let dataType: DataType = 'SCALAR';
-  if (r.data_type !== undefined && r.data_type !== null) {
-    if (typeof r.data_type !== 'string' || !(DATA_TYPES as readonly string[]).includes(r.data_type)) {
-      throw invalid(where + 'data_type', `must be one of ${DATA_TYPES.join(' ')}`);
-    }
-    dataType = r.data_type as DataType;
-  }
-
-  let judgedBy: string | null = null;
-  if (r.judged_by !== undefined && r.judged_by !== null) {
-    if (typeof r.judged_by !== 'string' || r.judged_by.length === 0 || r.judged_by.length > 512) {
-      throw invalid(where + 'judged_by', 'must be a non-empty string (a record id or DID) or null');
-    }
-    judgedBy = r.judged_by;
-  }
+  const parents = parentsOf(r.parents, where);
+  const body = bodyOf(r.body, where);
+  const clock = clockOf(r.clock, where);
+  const dataType = dataTypeOf(r.data_type, where);
+  const judgedBy = judgedByOf(r.judged_by, where);
 
   const draft: RecordDraft & { id?: string } = {
     parents, thread, actor, act: act as Act, body, clock, data_type: dataType, judged_by: judgedBy,
@@ -131,6 +97,44 @@ export function validateRecord(input: unknown, where = ''): RecordDraft & { id?:
     draft.id = r.id;
   }
   return draft;
+}
+
+// Each optional field: absent or null takes the default; anything else must be well-formed.
+
+function parentsOf(v: unknown, where: string): string[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw invalid(where + 'parents', 'must be an array of record ids');
+  v.forEach((p, i) => {
+    if (!isRecordId(p)) throw invalid(`${where}parents[${i}]`, 'must be a record id (64 lowercase hex)');
+  });
+  return [...new Set(v as string[])].sort();
+}
+
+function bodyOf(v: unknown, where: string): Body {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v)) throw invalid(where + 'body', 'must be a JSON object');
+  checkJsonValue(v, where + 'body', 0);
+  return v as Body;
+}
+
+function clockOf(v: unknown, where: string): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    throw invalid(where + 'clock', 'must be an integer ≥ 0 (omit it to let the server assign the next one)');
+  }
+  return v;
+}
+
+function dataTypeOf(v: unknown, where: string): DataType {
+  if (v === undefined || v === null) return 'SCALAR';
+  if (typeof v !== 'string' || !(DATA_TYPES as readonly string[]).includes(v)) throw invalid(where + 'data_type', `must be one of ${DATA_TYPES.join(' ')}`);
+  return v as DataType;
+}
+
+function judgedByOf(v: unknown, where: string): string | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'string' || v.length === 0 || v.length > 512) throw invalid(where + 'judged_by', 'must be a non-empty string (a record id or DID) or null');
+  return v;
 }
 
 function checkJsonValue(v: unknown, path: string, depth: number): void {

@@ -128,108 +128,86 @@ export class RecordLog {
   }
 
   private async commitGroup(group: Pending[]): Promise<void> {
-    const heads = new Map<string, number>(); // tentative heads for this transaction
-    const inFlight = new Map<string, SplRecord>(); // records this transaction will insert, by id
-    const accepted: Array<{ p: Pending; outcomes: Array<{ record: SplRecord; created: boolean; existing?: StoredRecord }> }> = [];
-
+    const tx: GroupDraft = { heads: new Map(), inFlight: new Map() };
+    const accepted: Array<{ p: Pending; outcomes: Outcome[] }> = [];
     for (const p of group) {
-      const local = new Map<string, number>();
-      const localIds = new Map<string, SplRecord>();
-      const outcomes: Array<{ record: SplRecord; created: boolean; existing?: StoredRecord }> = [];
       try {
-        for (let i = 0; i < p.drafts.length; i++) {
-          const d = p.drafts[i]!;
-          const where = p.drafts.length > 1 ? `records[${i}].` : '';
-          const key = headKey(d.thread, d.actor);
-          const head = local.get(key) ?? heads.get(key) ?? this.heads.get(key);
-          if (d.clock === undefined || head === undefined || d.clock > head) {
-            const clock = d.clock ?? (head === undefined ? 0 : head + 1);
-            const rec = sealRecord(d, clock, where);
-            local.set(key, clock);
-            localIds.set(rec.id, rec);
-            outcomes.push({ record: rec, created: true });
-            continue;
-          }
-          const rec = sealRecord(d, d.clock, where);
-          const repeat = localIds.get(rec.id) ?? inFlight.get(rec.id);
-          if (repeat) {
-            outcomes.push({ record: repeat, created: false });
-            continue;
-          }
-          const existing = await this.get(rec.id);
-          if (existing) {
-            outcomes.push({ record: existing, created: false, existing });
-            continue;
-          }
-          const holder = await this.holderOfClock(d.thread, d.actor, d.clock, localIds, inFlight);
-          if (holder !== undefined) {
-            throw new SplError(
-              'CLOCK_CONFLICT',
-              `${where}clock: ${d.actor} already wrote record ${holder} at clock ${d.clock} on ${d.thread}; a different record cannot reuse that clock`,
-              { field: where + 'clock', fix: `omit clock to take the next one (${head + 1})` },
-            );
-          }
-          throw new SplError(
-            'CLOCK_REGRESSION',
-            `${where}clock: ${d.clock} is lower than ${head}, the highest clock ${d.actor} has used on ${d.thread}`,
-            { field: where + 'clock', fix: `omit clock to take the next one (${head + 1})` },
-          );
-        }
+        accepted.push({ p, outcomes: await this.sealAll(p.drafts, tx) });
       } catch (err) {
-        p.reject(err);
-        continue;
+        p.reject(err); // this append only: the others in the group go on
       }
-      for (const [k, v] of local) heads.set(k, v);
-      for (const [k, v] of localIds) inFlight.set(k, v);
-      accepted.push({ p, outcomes });
     }
-
     const createdAt = this.now();
-    const createdIso = new Date(createdAt).toISOString();
-    let sequence = this.nextSequence;
-    const rows: StoredRecord[] = [];
-    const byId = new Map<string, StoredRecord>();
-    for (const a of accepted) {
-      for (const o of a.outcomes) {
-        if (!o.created || byId.has(o.record.id)) continue;
-        const stored: StoredRecord = { ...o.record, sequence: sequence++, created_at: createdIso };
-        rows.push(stored);
-        byId.set(stored.id, stored);
-      }
-    }
-
+    const { rows, byId, next } = numberRows(accepted, this.nextSequence, new Date(createdAt).toISOString());
     if (rows.length > 0) {
       try {
         await this.insert(rows, createdAt);
       } catch (err) {
-        const failure = isDiskFull(err, this.path)
-          ? new SplError('STORAGE_FULL', `the disk holding ${this.path} is full; nothing from this request was stored`, { cause: err, field: 'store', fix: `free space on it (df -h ${dirname(this.path)}), then retry: ingest resumes by itself` })
-          : new SplError('STORE_FAILED', `the store could not commit: ${(err as Error).message}; nothing from this request was stored`, { cause: err });
+        const failure = this.commitFailure(err);
         for (const a of accepted) a.p.reject(failure);
         return;
       }
-      this.nextSequence = sequence;
-      for (const [k, v] of heads) this.heads.set(k, v);
-      for (const l of this.listeners) {
+      this.nextSequence = next;
+      for (const [k, v] of tx.heads) this.heads.set(k, v);
+      this.notify(rows);
+    }
+    for (const a of accepted) {
+      a.p.resolve(a.outcomes.map((o) => ({ record: o.existing ?? byId.get(o.record.id) ?? (o.record as StoredRecord), created: o.created })));
+    }
+  }
+
+  /**
+   * Seals one append's drafts against the heads so far. They join the transaction only when every one of them
+   * passes, so a refused batch leaves no clock or id behind for the appends after it.
+   */
+  private async sealAll(drafts: Pending['drafts'], tx: GroupDraft): Promise<Outcome[]> {
+    const own: GroupDraft = { heads: new Map(), inFlight: new Map() };
+    const outcomes: Outcome[] = [];
+    for (let i = 0; i < drafts.length; i++) {
+      const d = drafts[i]!;
+      const where = drafts.length > 1 ? `records[${i}].` : '';
+      const key = headKey(d.thread, d.actor);
+      const head = own.heads.get(key) ?? tx.heads.get(key) ?? this.heads.get(key);
+      outcomes.push(d.clock === undefined || head === undefined || d.clock > head ? sealNext(d, head, where, own) : await this.sealRepeat(d, d.clock, head, where, own, tx));
+    }
+    for (const [k, v] of own.heads) tx.heads.set(k, v);
+    for (const [k, v] of own.inFlight) tx.inFlight.set(k, v);
+    return outcomes;
+  }
+
+  /** A draft at or below its actor's head: the same record again (stored or in flight), or a refusal. */
+  private async sealRepeat(d: RecordDraft, clock: number, head: number, where: string, own: GroupDraft, tx: GroupDraft): Promise<Outcome> {
+    const rec = sealRecord(d, clock, where);
+    const repeat = own.inFlight.get(rec.id) ?? tx.inFlight.get(rec.id);
+    if (repeat) return { record: repeat, created: false };
+    const existing = await this.get(rec.id);
+    if (existing) return { record: existing, created: false, existing };
+    const holder = await this.holderOfClock(d.thread, d.actor, clock, own.inFlight, tx.inFlight);
+    const fix = `omit clock to take the next one (${head + 1})`;
+    if (holder !== undefined) {
+      throw new SplError('CLOCK_CONFLICT', `${where}clock: ${d.actor} already wrote record ${holder} at clock ${clock} on ${d.thread}; a different record cannot reuse that clock`, { field: where + 'clock', fix });
+    }
+    throw new SplError('CLOCK_REGRESSION', `${where}clock: ${clock} is lower than ${head}, the highest clock ${d.actor} has used on ${d.thread}`, { field: where + 'clock', fix });
+  }
+
+  private commitFailure(err: unknown): SplError {
+    return isDiskFull(err, this.path)
+      ? new SplError('STORAGE_FULL', `the disk holding ${this.path} is full; nothing from this request was stored`, { cause: err, field: 'store', fix: `free space on it (df -h ${dirname(this.path)}), then retry: ingest resumes by itself` })
+      : new SplError('STORE_FAILED', `the store could not commit: ${(err as Error).message}; nothing from this request was stored`, { cause: err });
+  }
+
+  /** Tells the listeners (fold host, reactors) about committed rows; one that throws cannot strand the appends. */
+  private notify(rows: StoredRecord[]): void {
+    for (const l of this.listeners) {
+      try {
+        l.listener(rows);
+      } catch (err) {
         try {
-          l.listener(rows);
-        } catch (err) {
-          try {
-            l.onError(err, rows);
-          } catch {
-            // the report itself failed; the appends still resolve
-          }
+          l.onError(err, rows);
+        } catch {
+          // the report itself failed; the appends still resolve
         }
       }
-    }
-
-    for (const a of accepted) {
-      a.p.resolve(
-        a.outcomes.map((o) => ({
-          record: o.existing ?? byId.get(o.record.id) ?? (o.record as StoredRecord),
-          created: o.created,
-        })),
-      );
     }
   }
 
@@ -336,6 +314,39 @@ export interface ListFilter {
   act?: string;
   afterSequence?: number;
   limit: number;
+}
+
+type Outcome = { record: SplRecord; created: boolean; existing?: StoredRecord };
+
+/** Heads and records a transaction (or one append within it) will add, before they are committed. */
+interface GroupDraft {
+  heads: Map<string, number>;
+  inFlight: Map<string, SplRecord>;
+}
+
+/** A draft above its actor's head (or with no clock): a new record at the next clock. */
+function sealNext(d: RecordDraft, head: number | undefined, where: string, own: GroupDraft): Outcome {
+  const clock = d.clock ?? (head === undefined ? 0 : head + 1);
+  const rec = sealRecord(d, clock, where);
+  own.heads.set(headKey(d.thread, d.actor), clock);
+  own.inFlight.set(rec.id, rec);
+  return { record: rec, created: true };
+}
+
+/** Sequence numbers for the group's new records, in order; a record sent twice in one group is stored once. */
+function numberRows(accepted: ReadonlyArray<{ outcomes: Outcome[] }>, first: number, createdIso: string): { rows: StoredRecord[]; byId: Map<string, StoredRecord>; next: number } {
+  let sequence = first;
+  const rows: StoredRecord[] = [];
+  const byId = new Map<string, StoredRecord>();
+  for (const a of accepted) {
+    for (const o of a.outcomes) {
+      if (!o.created || byId.has(o.record.id)) continue;
+      const stored: StoredRecord = { ...o.record, sequence: sequence++, created_at: createdIso };
+      rows.push(stored);
+      byId.set(stored.id, stored);
+    }
+  }
+  return { rows, byId, next: sequence };
 }
 
 function headKey(thread: string, actor: string): string {
