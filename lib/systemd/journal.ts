@@ -8,12 +8,9 @@
 // supervisors understand. The JSON file log in logs/spl.log is written either way.
 
 import { fstatSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import type { UnixDgramSocket } from 'unix-dgram';
+import { datagramSender, type DatagramSender } from './dgram.js';
 
-const require = createRequire(import.meta.url);
-
-export const JOURNAL_SOCKET = '/run/systemd/journal/socket';
+const JOURNAL_SOCKET = '/run/systemd/journal/socket';
 export const SYSLOG_IDENTIFIER = 'spl';
 
 /** syslog priorities for spl's levels: ERROR 3 (err), WARN 4 (warning), INFO 6, DEBUG and TRACE 7. */
@@ -68,7 +65,7 @@ export function messageOf(o: Entry): string {
   return `${target}${msg}${extra ? ' ' + extra : ''}`;
 }
 
-export function priorityOf(o: Entry): number {
+function priorityOf(o: Entry): number {
   return PRIORITY[String(o.level).toUpperCase()] ?? 6;
 }
 
@@ -122,38 +119,27 @@ export function prefixedLine(line: string): string {
  * is never lost.
  */
 export class JournalStream {
-  private sock: UnixDgramSocket | undefined;
+  private sender: DatagramSender | undefined;
 
   constructor(
-    private readonly socketPath = JOURNAL_SOCKET,
+    socketPath = JOURNAL_SOCKET,
     private readonly fallback: (line: string) => void = (l) => void process.stdout.write(l),
   ) {
-    const unix = require('unix-dgram') as typeof import('unix-dgram');
-    this.sock = unix.createSocket('unix_dgram');
-    this.sock.on('error', () => undefined); // errors are handled per send, through its callback
+    this.sender = datagramSender(socketPath);
   }
 
   write(line: string): boolean {
     const o = parseLogLine(line);
-    if (!o || !this.sock) {
+    if (!o || !this.sender) {
       this.fallback(prefixedLine(line));
       return true;
     }
-    const buf = encodeEntry(journalFields(o));
-    let sent = true;
-    this.sock.send(buf, 0, buf.length, this.socketPath, (err) => {
-      if (err) sent = false;
-    });
-    if (!sent) this.fallback(prefixedLine(line));
+    if (this.sender.send(encodeEntry(journalFields(o)))) this.fallback(prefixedLine(line));
     return true;
   }
 
   close(): void {
-    try {
-      this.sock?.close();
-    } catch {
-      // already closed
-    }
-    this.sock = undefined;
+    this.sender?.close();
+    this.sender = undefined;
   }
 }

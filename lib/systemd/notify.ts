@@ -2,24 +2,18 @@
 // WATCHDOG=1 at half of WATCHDOG_USEC, EXTEND_TIMEOUT_USEC= while start-up work runs long, STOPPING=1 on
 // shutdown, RELOADING=1 + MONOTONIC_USEC= … READY=1 around a SIGHUP reload.
 //
-// The datagrams go out of this process itself, so with NotifyAccess=main systemd accepts them: it checks the
-// sender's pid. Node has no unix datagram sockets: a socket with a path goes through unix-dgram; one in the
-// abstract namespace ("@name") through native/abstract_dgram.c, because unix-dgram always passes a full-length
-// sockaddr_un, which addresses a different abstract name. Outside systemd (no NOTIFY_SOCKET) every call is a
-// no-op.
+// The datagrams go out of this process itself (through dgram.ts, for a socket path or an abstract "@name"), so
+// with NotifyAccess=main systemd accepts them: it checks the sender's pid. Outside systemd (no NOTIFY_SOCKET)
+// every call is a no-op.
 //
 // The watchdog ping is a timer on the event loop: if the loop hangs (a runaway synchronous task, SIGSTOP),
 // the pings stop and systemd restarts the unit after WatchdogSec.
 
-import { createRequire } from 'node:module';
-import { constants as osConstants } from 'node:os';
-import type { UnixDgramSocket } from 'unix-dgram';
-
-const require = createRequire(import.meta.url);
+import { DatagramAddressError, datagramSender, type DatagramSender } from './dgram.js';
 
 export type Env = Record<string, string | undefined>;
 
-export interface NotifyLogger {
+interface NotifyLogger {
   warn(obj: object, msg: string): void;
   debug(obj: object, msg: string): void;
 }
@@ -46,11 +40,11 @@ export interface Notifier {
 }
 
 /** How far each EXTEND_TIMEOUT_USEC= pushes the start timeout, and how often it is sent. */
-export const EXTEND_USEC = 30_000_000;
-export const EXTEND_EVERY_MS = 10_000;
+const EXTEND_USEC = 30_000_000;
+const EXTEND_EVERY_MS = 10_000;
 
 /** CLOCK_MONOTONIC in µs: libuv's hrtime is CLOCK_MONOTONIC on Linux, the clock RELOADING=1 wants. */
-export function monotonicUsec(): bigint {
+function monotonicUsec(): bigint {
   return process.hrtime.bigint() / 1000n;
 }
 
@@ -58,7 +52,7 @@ export function monotonicUsec(): bigint {
  * WATCHDOG_USEC applies to this process when WATCHDOG_PID is unset or names it (sd_watchdog_enabled(3)).
  * Returns the ping interval in ms: half the timeout, as systemd recommends.
  */
-export function watchdogInterval(env: Env, pid = process.pid): number | undefined {
+function watchdogInterval(env: Env, pid = process.pid): number | undefined {
   const usec = env.WATCHDOG_USEC;
   if (!usec || !/^\d+$/.test(usec) || Number(usec) <= 0) return undefined;
   if (env.WATCHDOG_PID !== undefined && env.WATCHDOG_PID !== '' && Number(env.WATCHDOG_PID) !== pid) return undefined;
@@ -85,55 +79,10 @@ class NoopNotifier implements Notifier {
   close(): void {}
 }
 
-/** Sends one datagram; returns the error, if any, synchronously. */
-type Sender = { send(buf: Buffer): Error | undefined; close(): void };
-
-function pathSender(path: string): Sender {
-  const unix = require('unix-dgram') as typeof import('unix-dgram');
-  let sock: UnixDgramSocket | undefined = unix.createSocket('unix_dgram');
-  // Send errors come back through send()'s callback; this only guards against an unhandled 'error' event.
-  sock.on('error', () => undefined);
-  return {
-    send(buf) {
-      let error: Error | undefined = sock ? undefined : new Error('socket closed');
-      sock?.send(buf, 0, buf.length, path, (err) => {
-        if (err) error = err;
-      });
-      return error;
-    },
-    close() {
-      try {
-        sock?.close();
-      } catch {
-        // already closed
-      }
-      sock = undefined;
-    },
-  };
-}
-
-/** The native sender for "@name": build/Release/abstract_dgram.node, built by node-gyp with the package. */
-function abstractSender(name: string): Sender {
-  const native = require('../../build/Release/abstract_dgram.node') as { send(name: Buffer, payload: Buffer): number };
-  const nameBuf = Buffer.from(name, 'utf8');
-  return {
-    send(buf) {
-      const errno = native.send(nameBuf, buf);
-      return errno === 0 ? undefined : Object.assign(new Error(`sendto @${name}: ${errnoName(errno)}`), { errno });
-    },
-    close() {},
-  };
-}
-
-function errnoName(errno: number): string {
-  const entry = Object.entries(osConstants.errno).find(([, v]) => v === errno);
-  return entry ? entry[0] : `errno ${errno}`;
-}
-
 class SocketNotifier implements Notifier {
   readonly enabled = true;
   readonly watchdogIntervalMs: number | undefined;
-  private sender: Sender | undefined;
+  private sender: DatagramSender | undefined;
   private startTimer: NodeJS.Timeout | undefined;
   private watchdogTimer: NodeJS.Timeout | undefined;
   private warned = false;
@@ -141,7 +90,7 @@ class SocketNotifier implements Notifier {
 
   constructor(
     private readonly path: string,
-    sender: Sender,
+    sender: DatagramSender,
     env: Env,
     private readonly logger?: NotifyLogger,
   ) {
@@ -243,15 +192,12 @@ class SocketNotifier implements Notifier {
 export function createNotifier(env: Env = process.env, logger?: NotifyLogger): Notifier {
   const path = env.NOTIFY_SOCKET;
   if (!path) return new NoopNotifier();
-  const off = (why: string): Notifier => {
-    logger?.warn({ notify_socket: path }, `NOTIFY_SOCKET ${path} ${why}; readiness and watchdog pings are off`);
-    return new NoopNotifier();
-  };
   try {
-    if (path.startsWith('@')) return path.length > 1 ? new SocketNotifier(path, abstractSender(path.slice(1)), env, logger) : off('names no socket');
-    if (path.startsWith('/')) return new SocketNotifier(path, pathSender(path), env, logger);
-    return off('is neither an absolute path nor an abstract name (@name)');
+    return new SocketNotifier(path, datagramSender(path), env, logger);
   } catch (err) {
-    return off(`cannot be used: ${(err as Error).message}`);
+    // A malformed address already says what is wrong with it; a setup failure needs the address in front.
+    const why = err instanceof DatagramAddressError ? err.message : `${path} cannot be used: ${(err as Error).message}`;
+    logger?.warn({ notify_socket: path }, `NOTIFY_SOCKET ${why}; readiness and watchdog pings are off`);
+    return new NoopNotifier();
   }
 }
