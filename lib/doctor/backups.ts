@@ -3,13 +3,14 @@
 
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { listGenerations, STARTUP_BACKUP } from '../instance/startup-backup.js';
-import { inspectStoreFile } from '../store/snapshot.js';
+import { listGenerations } from '../instance/startup-backup.js';
+import { STARTUP_BACKUP } from '../store/backup-names.js';
+import { inspectStoreFile } from '../store/inspect.js';
 import { ok, skip, warn, type Check } from './check.js';
 import { formatAge, formatBytes, plural } from './format.js';
 import { chmodFix, describeProblems, looserThan, shellQuote, type ModeProblem } from './modes.js';
 
-export const STARTUP_BACKUP_MAX_AGE_DAYS = 7;
+const STARTUP_BACKUP_MAX_AGE_DAYS = 7;
 
 export const backupsCheck: Check = {
   id: 'backups',
@@ -57,7 +58,7 @@ export const backupsCheck: Check = {
 };
 
 /** Files in the backup directories with any group or other bit: every backup file must be 0600. */
-export function looseBackupFiles(dirs: string[]): ModeProblem[] {
+function looseBackupFiles(dirs: string[]): ModeProblem[] {
   const out: ModeProblem[] = [];
   for (const dir of dirs) {
     let names: string[];

@@ -4,13 +4,12 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { expandTilde } from '../instance/home.js';
+import { ANY_DATA_ARCHIVE, ANY_STORE_COPY } from '../store/backup-names.js';
 import { fail, ok, skip, warn, type Check } from './check.js';
 import { formatAge, formatBytes, plural } from './format.js';
 import { shellQuote } from './modes.js';
 
-export const OFFSITE_BACKUP_MAX_AGE_DAYS = 2;
-const STORE_COPY = /^hub\.db\..+\.bak$/;
-const DATA_COPY = /^syncro-data\..+\.tar\.gz$/;
+const OFFSITE_BACKUP_MAX_AGE_DAYS = 2;
 
 export const offsiteBackupCheck: Check = {
   id: 'offsite-backup',
@@ -26,7 +25,7 @@ export const offsiteBackupCheck: Check = {
       return fail(`[backup] dest ${dest} does not exist or cannot be read: no off-host backup to restore from`, create);
     }
     const copies = names
-      .filter((n) => STORE_COPY.test(n))
+      .filter((n) => ANY_STORE_COPY.test(n))
       .map((n) => ({ name: n, st: statSync(join(dest, n)) }))
       .sort((a, b) => b.st.mtimeMs - a.st.mtimeMs);
     const newest = copies[0];
@@ -34,7 +33,7 @@ export const offsiteBackupCheck: Check = {
     const ageMs = ctx.now() - newest.st.mtimeMs;
     const facts = `newest ${join(dest, newest.name)}: ${formatAge(ageMs)} old, ${formatBytes(newest.st.size)} (${plural(copies.length, 'copy', 'copies')})`;
     if (ageMs > OFFSITE_BACKUP_MAX_AGE_DAYS * 86_400_000) return warn(`${facts}; older than ${OFFSITE_BACKUP_MAX_AGE_DAYS} days`, create);
-    if (existsSync(ctx.paths.dataDir) && !names.some((n) => DATA_COPY.test(n))) {
+    if (existsSync(ctx.paths.dataDir) && !names.some((n) => ANY_DATA_ARCHIVE.test(n))) {
       return warn(`${facts}; but no syncro-data.*.tar.gz beside it: task content is not backed up`, create);
     }
     return ok(facts);

@@ -5,15 +5,11 @@
 
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Database } from '../store/database.js';
-import { inspectStoreFile, type BackupInspection } from '../store/snapshot.js';
+import { FRESH_STARTUP_BACKUP, GENERATION, OFFHOST_STORE, STARTUP_BACKUP, temporaryOwner } from '../store/backup-names.js';
+import { inspectStore, inspectStoreFile, readable, type BackupInspection } from '../store/inspect.js';
 import { processAlive } from './pidfile.js';
 
-export const STARTUP_BACKUP = 'hub.db.bak';
-export const GENERATION = /^hub\.db\.\d{8}-\d{6}(-\d+)?\.bak$/;
-export const OFFHOST_STORE = /^hub\.db\.\d{8}-\d{6}\.bak$/;
-
-export type BackupKind = 'startup' | 'generation' | 'off-host';
+type BackupKind = 'startup' | 'generation' | 'off-host';
 
 export interface CatalogEntry {
   file: string;
@@ -24,22 +20,10 @@ export interface CatalogEntry {
   records: number | undefined;
 }
 
-/** The record count of a store file, read cheaply (no integrity check): its highest sequence. */
-export async function countRecords(path: string): Promise<number | undefined> {
-  let db: Database;
-  try {
-    db = await Database.open(path, { readonly: true });
-  } catch {
-    return undefined;
-  }
-  try {
-    const row = await db.get<{ n: number | null }>('SELECT max(sequence) AS n FROM records');
-    return row?.n ?? 0;
-  } catch {
-    return undefined;
-  } finally {
-    await db.close().catch(() => undefined);
-  }
+/** The record count of a store file, read cheaply (no integrity check, no full read): its highest sequence. */
+async function countRecords(path: string): Promise<number | undefined> {
+  const s = await inspectStore(path);
+  return readable(s) ? s.records : undefined;
 }
 
 /** Store backups in one directory whose names `kind` recognises, newest first, each with its record count. */
@@ -111,8 +95,8 @@ export function removeLeftovers(dir: string): Array<{ file: string; bytes: numbe
   }
   const removed: Array<{ file: string; bytes: number }> = [];
   for (const name of names) {
-    const tmp = /\.tmp-(\d+)(?:-journal|-wal|-shm)?$/.exec(name);
-    const isLeftover = name === `${STARTUP_BACKUP}.new` || (tmp !== null && (Number(tmp[1]) === process.pid ? false : !processAlive(Number(tmp[1]))));
+    const owner = temporaryOwner(name);
+    const isLeftover = name === FRESH_STARTUP_BACKUP || (owner !== undefined && owner !== process.pid && !processAlive(owner));
     if (!isLeftover) continue;
     const file = join(dir, name);
     let bytes = 0;

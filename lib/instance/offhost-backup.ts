@@ -9,12 +9,13 @@ import { basename, dirname, join } from 'node:path';
 import * as tar from 'tar';
 import { SplError } from '../kernel/errors.js';
 import { WriterPacer } from '../store/pace.js';
-import { inspectStoreFile, makePrivate, snapshotStore, syncFile, type BackupInspection, type SnapshotPhase } from '../store/snapshot.js';
+import { backupStamp, dataArchiveName, manifestName, offhostStoreName, setStamp, storeCopyStamp, temporaryName } from '../store/backup-names.js';
+import { inspectStoreFile, type BackupInspection } from '../store/inspect.js';
+import { makePrivate, snapshotStore, syncFile, type SnapshotPhase } from '../store/snapshot.js';
 import type { HomePaths } from './home.js';
 import { removeLeftovers } from './backup-catalog.js';
-import { generationName } from './startup-backup.js';
 
-export interface BackupSet {
+interface BackupSet {
   stamp: string;
   store: { file: string; sha256: string; records: number; schema_version: number; bytes: number };
   data: { file: string; sha256: string; entries: number } | null;
@@ -23,7 +24,7 @@ export interface BackupSet {
   pruned: string[];
 }
 
-export interface CreateBackupOptions {
+interface CreateBackupOptions {
   paths: HomePaths;
   storePath: string;
   dest: string;
@@ -35,7 +36,7 @@ export interface CreateBackupOptions {
 }
 
 /** The file's sha256, read 4 MiB at a time; with a pacer, each read waits its turn behind the instance. */
-export async function sha256File(path: string, pacer?: WriterPacer): Promise<string> {
+async function sha256File(path: string, pacer?: WriterPacer): Promise<string> {
   const h = createHash('sha256');
   const file = await open(path, 'r');
   try {
@@ -55,27 +56,50 @@ export async function sha256File(path: string, pacer?: WriterPacer): Promise<str
 export async function createBackup(o: CreateBackupOptions): Promise<BackupSet> {
   const now = o.now ?? Date.now;
   const started = now();
-  try {
-    mkdirSync(o.dest, { recursive: true, mode: 0o700 });
-    accessSync(o.dest, constants.W_OK);
-  } catch (err) {
-    throw new SplError('INVALID_REQUEST', `cannot write backups to ${o.dest}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
-      cause: err,
-      fix: `pick a directory this user (${userInfo().username}) can write, or grant it: install -d -m 0700 -o ${userInfo().username} ${o.dest}`,
-    });
-  }
-  // A backup killed midway leaves its temporary copy (`*.tmp-<pid>`); the next one removes it.
-  removeLeftovers(o.dest);
-  const stamp = generationName(started).slice('hub.db.'.length, -'.bak'.length);
-  const storeFile = join(o.dest, `hub.db.${stamp}.bak`);
+  prepareDest(o.dest);
+  const stamp = backupStamp(started);
+  const storeFile = join(o.dest, offhostStoreName(stamp));
   if (existsSync(storeFile)) throw new SplError('ALREADY_EXISTS', `${storeFile} already exists; wait a second and retry`);
-
-  // Progress every half second, for a snapshot that takes longer than that (and its completion, once shown).
-  let shownAt = now();
-  let shown = false;
   // The instance usually keeps serving while this runs: reading the store beforehand and checksumming the
   // copy yield to it while it commits, and the copy itself is kept short (see snapshotStore).
   const pacer = new WriterPacer(o.storePath);
+  const snap = await snapshotForSet(o, storeFile, pacer, now);
+  const data = existsSync(o.paths.dataDir) ? await archiveTaskData(o.paths.dataDir, join(o.dest, dataArchiveName(stamp))) : null;
+  const set = {
+    stamp,
+    created_at: new Date(started).toISOString(),
+    instance_did: o.instanceDid ?? null,
+    store: { file: storeFile, sha256: await sha256File(storeFile, pacer), records: snap.records, schema_version: snap.schemaVersion, bytes: snap.bytes },
+    data,
+    secrets: `not included: provider keys and token hashes stay in ${o.paths.secretsDir}; keep them in a password manager or vault`,
+  };
+  const manifest = join(o.dest, manifestName(stamp));
+  writeManifest(manifest, set);
+  syncFile(o.dest);
+  const pruned = pruneBackups(o.dest, now(), o.keepDays, stamp);
+  return { stamp, store: set.store, data, manifest, duration_ms: now() - started, pruned };
+}
+
+/** Creates `dest` (0700) when needed, refuses one this user cannot write, and removes what a killed backup left there. */
+function prepareDest(dest: string): void {
+  try {
+    mkdirSync(dest, { recursive: true, mode: 0o700 });
+    accessSync(dest, constants.W_OK);
+  } catch (err) {
+    throw new SplError('INVALID_REQUEST', `cannot write backups to ${dest}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
+      cause: err,
+      fix: `pick a directory this user (${userInfo().username}) can write, or grant it: install -d -m 0700 -o ${userInfo().username} ${dest}`,
+    });
+  }
+  // A backup killed midway leaves its temporary copy (`*.tmp-<pid>`); the next one removes it.
+  removeLeftovers(dest);
+}
+
+/** The verified snapshot of the store at `storeFile`, with progress at most every half second; throws when it fails quick_check. */
+async function snapshotForSet(o: CreateBackupOptions, storeFile: string, pacer: WriterPacer, now: () => number): Promise<BackupInspection> {
+  // Progress every half second, for a snapshot that takes longer than that (and its completion, once shown).
+  let shownAt = now();
+  let shown = false;
   const snap: BackupInspection = await snapshotStore(o.storePath, storeFile, {
     pacer,
     onProgress: (done, total, phase) => {
@@ -91,51 +115,39 @@ export async function createBackup(o: CreateBackupOptions): Promise<BackupSet> {
       fix: 'spl doctor; the store itself may be damaged — see the runbook\'s recovery procedure',
     });
   }
+  return snap;
+}
 
-  let data: BackupSet['data'] = null;
-  if (existsSync(o.paths.dataDir)) {
-    const dataFile = join(o.dest, `syncro-data.${stamp}.tar.gz`);
-    // Written under a temporary name, so a backup killed midway never leaves a truncated tarball that looks whole.
-    const dataTmp = `${dataFile}.tmp-${process.pid}`;
-    try {
-      await tar.c({ gzip: true, file: dataTmp, mode: 0o600, cwd: dirname(o.paths.dataDir), portable: true }, [basename(o.paths.dataDir)]);
-      makePrivate(dataTmp);
-      syncFile(dataTmp);
-      renameSync(dataTmp, dataFile);
-    } catch (err) {
-      rmSync(dataTmp, { force: true });
-      throw err;
-    }
-    let entries = 0;
-    await tar.t({ file: dataFile, onReadEntry: () => void entries++ });
-    data = { file: dataFile, sha256: await sha256File(dataFile), entries };
+/** Tars the task data directory into `dataFile` (0600), then counts its entries and checksums it. */
+async function archiveTaskData(dataDir: string, dataFile: string): Promise<NonNullable<BackupSet['data']>> {
+  // Written under a temporary name, so a backup killed midway never leaves a truncated tarball that looks whole.
+  const dataTmp = temporaryName(dataFile);
+  try {
+    await tar.c({ gzip: true, file: dataTmp, mode: 0o600, cwd: dirname(dataDir), portable: true }, [basename(dataDir)]);
+    makePrivate(dataTmp);
+    syncFile(dataTmp);
+    renameSync(dataTmp, dataFile);
+  } catch (err) {
+    rmSync(dataTmp, { force: true });
+    throw err;
   }
+  let entries = 0;
+  await tar.t({ file: dataFile, onReadEntry: () => void entries++ });
+  return { file: dataFile, sha256: await sha256File(dataFile), entries };
+}
 
-  const set = {
-    stamp,
-    created_at: new Date(started).toISOString(),
-    instance_did: o.instanceDid ?? null,
-    store: { file: storeFile, sha256: await sha256File(storeFile, pacer), records: snap.records, schema_version: snap.schemaVersion, bytes: snap.bytes },
-    data,
-    secrets: `not included: provider keys and token hashes stay in ${o.paths.secretsDir}; keep them in a password manager or vault`,
-  };
-  const manifest = join(o.dest, `manifest.${stamp}.json`);
+function writeManifest(manifest: string, set: object): void {
   writeFileSync(manifest, JSON.stringify(set, null, 2) + '\n', { mode: 0o600 });
   makePrivate(manifest);
   syncFile(manifest);
-  syncFile(o.dest);
-  const pruned = pruneBackups(o.dest, now(), o.keepDays, stamp);
-  return { stamp, store: set.store, data, manifest, duration_ms: now() - started, pruned };
 }
 
-const SET_FILE = /^(?:hub\.db\.(\d{8}-\d{6})\.bak|syncro-data\.(\d{8}-\d{6})\.tar\.gz|manifest\.(\d{8}-\d{6})\.json)$/;
-
 /** Removes backup files older than keepDays, except the newest set, which always survives. */
-export function pruneBackups(dest: string, now: number, keepDays: number, newest: string): string[] {
+function pruneBackups(dest: string, now: number, keepDays: number, newest: string): string[] {
   const pruned: string[] = [];
   for (const name of readdirSync(dest)) {
-    const m = SET_FILE.exec(name);
-    if (!m || (m[1] ?? m[2] ?? m[3]) === newest) continue;
+    const stamp = setStamp(name);
+    if (stamp === undefined || stamp === newest) continue;
     const path = join(dest, name);
     if (now - statSync(path).mtimeMs > keepDays * 86_400_000) {
       rmSync(path, { force: true });
@@ -149,14 +161,14 @@ export function pruneBackups(dest: string, now: number, keepDays: number, newest
 export async function verifyBackup(file: string): Promise<BackupInspection & { sha256: string; manifest: string | null; checksum: 'match' | 'mismatch' | 'no manifest' }> {
   const inspection = await inspectStoreFile(file);
   const sha256 = existsSync(file) ? await sha256File(file) : '';
-  const m = /hub\.db\.(\d{8}-\d{6})\.bak$/.exec(file);
-  const manifest = m ? join(dirname(file), `manifest.${m[1]}.json`) : null;
+  const stamp = storeCopyStamp(file);
+  const manifest = stamp !== undefined ? join(dirname(file), manifestName(stamp)) : null;
   if (!manifest || !existsSync(manifest)) return { ...inspection, sha256, manifest: null, checksum: 'no manifest' };
   const expected = (JSON.parse(readFileSync(manifest, 'utf8')) as { store?: { sha256?: string } }).store?.sha256;
   return { ...inspection, sha256, manifest, checksum: expected === sha256 ? 'match' : 'mismatch' };
 }
 
-export interface RestoreResult {
+interface RestoreResult {
   records: number;
   movedAside: string[];
 }

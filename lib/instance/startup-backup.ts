@@ -8,12 +8,12 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { inspectStoreFile, snapshotStore } from '../store/snapshot.js';
-import { bestOf, GENERATION, removeLeftovers, scanBackups, STARTUP_BACKUP, startupKind } from './backup-catalog.js';
+import { FRESH_STARTUP_BACKUP, GENERATION, generationName, STARTUP_BACKUP } from '../store/backup-names.js';
+import { inspectStoreFile } from '../store/inspect.js';
+import { snapshotStore } from '../store/snapshot.js';
+import { bestOf, removeLeftovers, scanBackups, startupKind } from './backup-catalog.js';
 
-export { STARTUP_BACKUP };
-
-export interface StartupBackupOptions {
+interface StartupBackupOptions {
   storePath: string;
   dir: string;
   logger: Logger;
@@ -23,7 +23,7 @@ export interface StartupBackupOptions {
   maxAgeDays?: number;
 }
 
-export interface StartupBackupResult {
+interface StartupBackupResult {
   /** Where the new snapshot went: hub.db.bak, or a generation beside it. */
   path: string;
   records: number;
@@ -33,12 +33,6 @@ export interface StartupBackupResult {
   pruned: string[];
   /** Temporary files of an earlier, interrupted backup that were removed. */
   leftovers: string[];
-}
-
-export function generationName(at: number): string {
-  const d = new Date(at);
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `hub.db.${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}-${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}.bak`;
 }
 
 export async function startupBackup(o: StartupBackupOptions): Promise<StartupBackupResult | undefined> {
@@ -51,7 +45,7 @@ export async function startupBackup(o: StartupBackupOptions): Promise<StartupBac
   tightenModes(o.dir, log);
 
   const target = join(o.dir, STARTUP_BACKUP);
-  const fresh = join(o.dir, `${STARTUP_BACKUP}.new`);
+  const fresh = join(o.dir, FRESH_STARTUP_BACKUP);
   const snap = await snapshotStore(o.storePath, fresh);
   if (!snap.ok) {
     log.warn({ problems: snap.problems.slice(0, 3) }, `startup backup skipped: the snapshot of ${o.storePath} failed quick_check; ${target} is left as it was`);
@@ -79,10 +73,8 @@ export async function startupBackup(o: StartupBackupOptions): Promise<StartupBac
 }
 
 function uniqueGeneration(dir: string, at: number): string {
-  const base = generationName(at);
-  if (!existsSync(join(dir, base))) return base;
-  for (let i = 1; ; i++) {
-    const name = base.replace(/\.bak$/, `-${i}.bak`);
+  for (let copy = 0; ; copy++) {
+    const name = generationName(at, copy);
     if (!existsSync(join(dir, name))) return name;
   }
 }

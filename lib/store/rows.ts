@@ -44,8 +44,17 @@ export async function recordCounts(db: Database): Promise<{ records: number; thr
   return { records: row?.records ?? 0, threads: row?.threads ?? 0 };
 }
 
+/**
+ * The highest sequence: the record count of a log spl wrote (sequences run 1..N), read from the primary key
+ * alone, so it costs the same on any size of store. Throws when the file has no records table.
+ */
+export async function highestSequence(db: Database): Promise<number> {
+  const row = await db.get<{ n: number | null }>('SELECT max(sequence) AS n FROM records');
+  return row?.n ?? 0;
+}
+
 /** Rows per page when a whole table (or a thread's part of it) is read. */
-export const SCAN_PAGE = 1000;
+const SCAN_PAGE = 1000;
 
 /**
  * Records after `afterSequence` that match `where` (a condition over bound `params`), in store order, read a page

@@ -5,56 +5,19 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { freemem } from 'node:os';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { temporaryName } from './backup-names.js';
 import { Database } from './database.js';
-import { quickCheck } from './integrity.js';
+import { inspectStoreFile, type BackupInspection } from './inspect.js';
 import { assertStoreExists } from './open.js';
 import type { WriterPacer } from './pace.js';
-import { recordCounts } from './rows.js';
-import { storedSchemaVersion } from './schema.js';
-
-export interface BackupInspection {
-  ok: boolean;
-  records: number;
-  schemaVersion: number;
-  bytes: number;
-  /** What quick_check (or opening) reported; empty when ok. */
-  problems: string[];
-}
-
-/** Opens a backup (or any store file) read-only and reports whether it is sound and how many records it holds. */
-export async function inspectStoreFile(path: string): Promise<BackupInspection> {
-  let bytes = 0;
-  try {
-    bytes = statSync(path).size;
-  } catch (err) {
-    return { ok: false, records: 0, schemaVersion: 0, bytes, problems: [`cannot read ${path}: ${(err as Error).message}`] };
-  }
-  let db: Database;
-  try {
-    db = await Database.open(path, { readonly: true });
-  } catch (err) {
-    return { ok: false, records: 0, schemaVersion: 0, bytes, problems: [(err as Error).message] };
-  }
-  try {
-    const problems = await quickCheck(db);
-    if (problems.length > 0) return { ok: false, records: 0, schemaVersion: 0, bytes, problems };
-    const schemaVersion = await storedSchemaVersion(db);
-    const { records } = await recordCounts(db);
-    return { ok: true, records, schemaVersion, bytes, problems: [] };
-  } catch (err) {
-    return { ok: false, records: 0, schemaVersion: 0, bytes, problems: [(err as Error).message] };
-  } finally {
-    await db.close().catch(() => undefined);
-  }
-}
 
 /** Bytes read into the page cache between two pacing pauses. */
-export const WARM_STEP_BYTES = 4 * 1048576;
+const WARM_STEP_BYTES = 4 * 1048576;
 
 /** Size of each read while the store is read into the page cache ahead of the copy. */
-export const PREFETCH_CHUNK_BYTES = 256 * 1024;
+const PREFETCH_CHUNK_BYTES = 256 * 1024;
 
-export interface SnapshotOptions {
+interface SnapshotOptions {
   onProgress?: (bytesDone: number, bytesTotal: number, phase: SnapshotPhase) => void;
   /**
    * The instance keeps serving while this runs: pace every step with this (see WriterPacer). The copy holds a
@@ -122,7 +85,7 @@ async function warmStore(storePath: string, pacer: WriterPacer, onProgress?: (do
  */
 export async function snapshotStore(storePath: string, dest: string, opts: SnapshotOptions = {}): Promise<BackupInspection & { durationMs: number }> {
   const started = Date.now();
-  const tmp = `${dest}.tmp-${process.pid}`;
+  const tmp = temporaryName(dest);
   rmSync(tmp, { force: true });
   assertStoreExists(storePath); // the backup would open (and so create) an empty store at a wrong path
   if (opts.pacer) await warmStore(storePath, opts.pacer, (done, total) => opts.onProgress?.(done, total, 'reading'));
@@ -185,7 +148,7 @@ async function finishSnapshot(tmp: string, dest: string, started: number): Promi
 }
 
 /** Creates an empty file that only its owner can read, whatever the umask or the directory's defaults. */
-export function createPrivateFile(path: string): void {
+function createPrivateFile(path: string): void {
   const fd = openSync(path, 'wx', 0o600);
   try {
     fchmodSync(fd, 0o600);

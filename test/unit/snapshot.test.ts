@@ -9,7 +9,8 @@ import { RecordLog } from '../../lib/store/record-log.js';
 import { Database } from '../../lib/store/database.js';
 import { validateRecord } from '../../lib/kernel/record.js';
 import { WriterPacer } from '../../lib/store/pace.js';
-import { inspectStoreFile, prefetchReads, snapshotStore, type SnapshotPhase } from '../../lib/store/snapshot.js';
+import { inspectStoreFile } from '../../lib/store/inspect.js';
+import { prefetchReads, snapshotStore, type SnapshotPhase } from '../../lib/store/snapshot.js';
 
 const rec = (i: number, pad = 2000) => validateRecord({ thread: 'th_' + ((i % 50) + 1).toString(16).padStart(64, '0'), actor: 'did:sync:user:a', act: 'DO', body: { i, pad: 'x'.repeat(pad) } });
 

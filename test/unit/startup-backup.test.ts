@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { RecordLog } from '../../lib/store/record-log.js';
 import { validateRecord } from '../../lib/kernel/record.js';
-import { inspectStoreFile } from '../../lib/store/snapshot.js';
-import { listGenerations, startupBackup, generationName } from '../../lib/instance/startup-backup.js';
+import { inspectStoreFile } from '../../lib/store/inspect.js';
+import { listGenerations, startupBackup } from '../../lib/instance/startup-backup.js';
+import { generationName } from '../../lib/store/backup-names.js';
 
 function setup(t: Test) {
   const dir = mkdtempSync(join(tmpdir(), 'spl-sb-'));

@@ -12,7 +12,7 @@ import { inspectPidFile, isSplServe, processAlive, readPidFile } from '../../ins
 import { holdsFile, tcpPortHolder } from '../../instance/port-owner.js';
 import { splVersion } from '../../instance/version.js';
 import { SCHEMA_VERSION } from '../../store/schema.js';
-import { inspectStoreFile } from '../../store/snapshot.js';
+import { inspectStoreFile } from '../../store/inspect.js';
 import { existsSync, rmSync } from 'node:fs';
 import { commandContext, splEntry, type CommandContext, type GlobalFlags } from '../context.js';
 import { formatDuration, printFields, printJson } from '../output.js';
