@@ -6,7 +6,7 @@ import { userInfo } from 'node:os';
 import { userDid } from '../kernel/did.js';
 import { SplError } from '../kernel/errors.js';
 import { connect, type Client } from '../client/client.js';
-import { loadConfig, parseLogLevel, parsePort, type Config, type ConfigOverrides } from '../instance/config.js';
+import { loadInstanceConfig, parseLogLevel, parsePort, type InstanceConfig, type InstanceConfigOverrides } from '../instance/config-file.js';
 import { homePaths, resolveHome, type HomePaths } from '../instance/home.js';
 
 export interface GlobalFlags {
@@ -23,14 +23,14 @@ export interface CommandContext {
   env: NodeJS.ProcessEnv;
   flags: GlobalFlags;
   paths: HomePaths;
-  config: Config;
+  config: InstanceConfig;
   json: boolean;
   client(): Client;
   actor(): string;
 }
 
-export function overridesFrom(flags: GlobalFlags): ConfigOverrides {
-  const o: ConfigOverrides = {};
+export function overridesFrom(flags: GlobalFlags): InstanceConfigOverrides {
+  const o: InstanceConfigOverrides = {};
   if (flags.port !== undefined) o.port = parsePort(flags.port as string | number, '--port');
   if (typeof flags.host === 'string') o.host = flags.host;
   if (typeof flags['log-level'] === 'string') o.logLevel = parseLogLevel(flags['log-level'], '--log-level');
@@ -40,7 +40,7 @@ export function overridesFrom(flags: GlobalFlags): ConfigOverrides {
 
 export function commandContext(flags: GlobalFlags, env: NodeJS.ProcessEnv = process.env): CommandContext {
   const paths = homePaths(resolveHome(env));
-  const config = loadConfig(paths, env, overridesFrom(flags));
+  const config = loadInstanceConfig(paths, env, overridesFrom(flags));
   const output = flags.output ?? flags.o ?? 'text';
   if (output !== 'text' && output !== 'json') throw new SplError('USAGE', `-o/--output must be text or json (got ${String(output)})`);
   return {
@@ -54,7 +54,7 @@ export function commandContext(flags: GlobalFlags, env: NodeJS.ProcessEnv = proc
   };
 }
 
-function actorOf(config: Config): string {
+function actorOf(config: InstanceConfig): string {
   return config.actor ?? userDid(safeUser());
 }
 

@@ -2,7 +2,7 @@
 // (SPL_SERVE_URL, with SPL_TOKEN or the home's token file).
 
 import { readFileSync } from 'node:fs';
-import { request as httpRequest, type RequestOptions } from 'node:http';
+import type { RequestOptions } from 'node:http';
 import { ERRORS, SplError, type ErrorCode } from '../kernel/errors.js';
 
 export interface ClientTarget {
@@ -13,7 +13,7 @@ export interface ClientTarget {
   actor?: string;
 }
 
-export interface Response<T> {
+interface Response<T> {
   status: number;
   body: T;
 }
@@ -39,7 +39,9 @@ export class Client {
     });
   }
 
-  raw(method: string, path: string, body?: unknown): Promise<Response<unknown>> {
+  async raw(method: string, path: string, body?: unknown): Promise<Response<unknown>> {
+    // node:http is loaded by the first request, not by every command that builds a client and may not use it.
+    const { request: httpRequest } = await import('node:http');
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const headers: Record<string, string> = { accept: 'application/json' };
     if (payload) {
@@ -83,7 +85,7 @@ export class Client {
   }
 }
 
-export interface ConnectOptions {
+interface ConnectOptions {
   socket: string;
   actor?: string;
   tokenFile: string;

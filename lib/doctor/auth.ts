@@ -10,7 +10,7 @@ import { formatAge, plural } from './format.js';
 import { PROBE_TIMEOUT_MS } from './probe.js';
 
 /** Failures this recent (with no lockout running) still warn. */
-export const RECENT_FAILURES_MS = 15 * 60_000;
+const RECENT_FAILURES_MS = 15 * 60_000;
 
 export const authCheck: Check = {
   id: 'auth',

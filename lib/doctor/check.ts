@@ -12,7 +12,7 @@ export interface Row {
   fix?: string;
 }
 
-export type Finding = Omit<Row, 'id'>;
+type Finding = Omit<Row, 'id'>;
 
 export interface Check {
   id: string;

@@ -4,9 +4,10 @@
 
 import { createPrivateKey } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { instanceDid, userDid } from '../kernel/did.js';
+import { userDid } from '../kernel/did.js';
+import { instanceDid } from '../kernel/id.js';
 import { startupBackupDir } from '../instance/backup-paths.js';
-import { loadConfig, type Config, type ConfigOverrides } from '../instance/config.js';
+import { loadInstanceConfig, type InstanceConfig, type InstanceConfigOverrides } from '../instance/config-file.js';
 import { homePaths, resolveHome, type Env, type HomePaths } from '../instance/home.js';
 import { rawPublicKey } from '../instance/identity.js';
 import { inspectPidFile, isSplServe, type PidFileState } from '../instance/pidfile.js';
@@ -17,7 +18,7 @@ import { readStoreView, type StoreView } from './store-view.js';
 export interface DoctorOptions {
   env: Env;
   /** --port / --host, as spl serve was given them. */
-  overrides?: ConfigOverrides;
+  overrides?: InstanceConfigOverrides;
   /** The OS user, for the default admin actor did:sync:user:<os user>. */
   osUser: string;
   now?: () => number;
@@ -28,7 +29,7 @@ export interface DoctorContext {
   paths: HomePaths;
   now: () => number;
   /** undefined when config.toml does not load; configError says why. */
-  config: Config | undefined;
+  config: InstanceConfig | undefined;
   configError: Error | undefined;
   /** The actor a running instance treats as its admin (config/SPL_ACTOR, else did:sync:user:<os user>). */
   adminActor: string;
@@ -63,10 +64,10 @@ function once<T>(f: () => T): () => T {
 
 export function doctorContext(o: DoctorOptions): DoctorContext {
   const paths = homePaths(resolveHome(o.env));
-  let config: Config | undefined;
+  let config: InstanceConfig | undefined;
   let configError: Error | undefined;
   try {
-    config = loadConfig(paths, o.env, o.overrides ?? {});
+    config = loadInstanceConfig(paths, o.env, o.overrides ?? {});
   } catch (err) {
     configError = err as Error;
   }

@@ -7,8 +7,8 @@ import { fail, ok, skip, warn, type Check } from './check.js';
 import { formatBytes } from './format.js';
 import { shellQuote } from './modes.js';
 
-export const DISK_WARN_BYTES = 1024 ** 3;
-export const DISK_FAIL_BYTES = 100 * 1024 ** 2;
+const DISK_WARN_BYTES = 1024 ** 3;
+const DISK_FAIL_BYTES = 100 * 1024 ** 2;
 
 export const diskCheck: Check = {
   id: 'disk',

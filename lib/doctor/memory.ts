@@ -6,14 +6,14 @@ import { fail, ok, skip, warn, type Check } from './check.js';
 
 const GiB = 1024 ** 3;
 
-export type MemoryBand = 'healthy' | 'approaching' | 'critical';
+type MemoryBand = 'healthy' | 'approaching' | 'critical';
 
-export function memoryBand(availableBytes: number): MemoryBand {
+function memoryBand(availableBytes: number): MemoryBand {
   return availableBytes >= 4 * GiB ? 'healthy' : availableBytes >= 2 * GiB ? 'approaching' : 'critical';
 }
 
 /** MemAvailable from a /proc/meminfo text, in bytes; undefined when the line is missing. */
-export function memAvailable(meminfo: string): number | undefined {
+function memAvailable(meminfo: string): number | undefined {
   const m = /^MemAvailable:\s+(\d+)\s*kB/m.exec(meminfo);
   return m ? Number(m[1]) * 1024 : undefined;
 }

@@ -5,7 +5,7 @@ import type { Check, Row, Status } from './check.js';
 import { authCheck } from './auth.js';
 import { doctorContext, type DoctorContext, type DoctorOptions } from './context.js';
 import { backupsCheck } from './backups.js';
-import { configCheck } from './config.js';
+import { configCheck } from './config-file.js';
 import { diskCheck } from './disk.js';
 import { engineConfigCheck } from './engine-config.js';
 import { healthCheck } from './health.js';
@@ -21,7 +21,7 @@ import { storeCheck } from './store.js';
 import { systemdCheck } from './systemd.js';
 
 /** Top-down: the home and its config first, then the process, then the data, then the host. */
-export const CHECKS: ReadonlyArray<Check> = [
+const CHECKS: ReadonlyArray<Check> = [
   homeCheck,
   configCheck,
   pidFileCheck,
@@ -40,7 +40,7 @@ export const CHECKS: ReadonlyArray<Check> = [
   systemdCheck,
 ];
 
-export const CHECK_TIMEOUT_MS = 30_000;
+const CHECK_TIMEOUT_MS = 30_000;
 
 export interface Report {
   home: string;

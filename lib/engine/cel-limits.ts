@@ -62,15 +62,6 @@ export const UNTRUSTED_BUDGET: Readonly<CelBudget> = Object.freeze({ iterations:
 /** Which limit an expression exceeded. */
 export type CelLimit = 'ast_nodes' | 'nesting_depth' | 'comprehension_nesting' | 'iterations' | 'time' | 'memory';
 
-export const LIMIT_NAMES: Record<CelLimit, string> = {
-  ast_nodes: 'MAX_AST_NODES',
-  nesting_depth: 'MAX_NESTING_DEPTH',
-  comprehension_nesting: 'MAX_COMPREHENSION_NESTING',
-  iterations: 'the iteration budget',
-  time: 'the time budget',
-  memory: 'the memory limit',
-};
-
 const SIMPLIFY = 'simplify the expression: fewer nested macros (all, exists, map, filter), shorter lists';
 
 /** An expression over a cost limit: SplError EXPRESSION_TOO_COSTLY (HTTP 422) naming the limit. */
@@ -88,7 +79,7 @@ export function isCelCostError(err: unknown): err is CelCostError {
 // ---------------------------------------------------------------------------------------------
 // Measuring the tree
 
-export interface TreeShape {
+interface TreeShape {
   nodes: number;
   depth: number;
   /** Deepest chain of comprehensions each inside the previous one's loop body. */

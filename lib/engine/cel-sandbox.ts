@@ -12,13 +12,13 @@ import type { CelContext, CelEvalResult } from './cel.js';
 import type { SandboxJob, SandboxMessage } from './cel-worker.js';
 
 /** A job still running this long after it started has its thread terminated. */
-export const SANDBOX_DEADLINE_MS = 500;
+const SANDBOX_DEADLINE_MS = 500;
 /** Heap the evaluation thread may use (old generation, MiB). */
-export const SANDBOX_HEAP_MB = 64;
+const SANDBOX_HEAP_MB = 64;
 /** Jobs waiting for the thread beyond this many are refused. */
-export const SANDBOX_QUEUE_LIMIT = 32;
+const SANDBOX_QUEUE_LIMIT = 32;
 
-export interface SandboxRequest {
+interface SandboxRequest {
   context: CelContext;
   source: string;
   /** The context variables and the actor, as plain data. */

@@ -36,7 +36,7 @@ export type PermissionResource = (typeof PERMISSION_RESOURCES)[number];
 export type CelRecordInput = Partial<StoredRecord>;
 
 /** What every evaluation supplies besides the context variables: the acting DID and the function providers. */
-export interface CelProviders {
+interface CelProviders {
   /** The acting DID, returned by `current_actor()`. */
   actor: string;
   /** Backs `trust(actor, domain)`: the trust score in [0, 1] (SPEC §4: no evidence → 0). */
@@ -49,21 +49,21 @@ export interface CelProviders {
   clock?: () => number;
 }
 
-export interface PermissionVariables {
+interface PermissionVariables {
   record: CelRecordInput | null;
   resource: PermissionResource;
   method: string;
   path: string;
 }
-export interface RoutingVariables {
+interface RoutingVariables {
   record: CelRecordInput;
 }
-export interface HealthCheckVariables {
+interface HealthCheckVariables {
   record: CelRecordInput | null;
   records: number;
   threads: number;
 }
-export interface CelContextVariables {
+interface CelContextVariables {
   permission: PermissionVariables;
   routing: RoutingVariables;
   health_check: HealthCheckVariables;
@@ -315,7 +315,7 @@ function parseErrorMessage(err: unknown, source: string): string {
 // Values in and out
 
 /** A plain JSON-like value: what evaluation results are converted to. */
-export type CelPlainValue = null | boolean | number | string | CelPlainValue[] | { [key: string]: CelPlainValue };
+type CelPlainValue = null | boolean | number | string | CelPlainValue[] | { [key: string]: CelPlainValue };
 
 const RECORD_FIELDS = ['id', 'parents', 'thread', 'actor', 'act', 'body', 'clock', 'data_type', 'judged_by', 'sequence', 'created_at'] as const;
 /** Deepest JSON value (a record and its body) passed into an evaluation. */
@@ -441,10 +441,10 @@ export type CelEvalResult<T = CelPlainValue> =
     limit?: CelLimit;
   };
 
-export type CelCheckResult = { ok: true } | { ok: false; error: string; limit?: CelLimit };
+type CelCheckResult = { ok: true } | { ok: false; error: string; limit?: CelLimit };
 
 /** A parsed, checked and planned expression, reusable across evaluations. */
-export interface CompiledExpression<C extends CelContext = CelContext> {
+interface CompiledExpression<C extends CelContext = CelContext> {
   readonly context: C;
   readonly source: string;
   /** Runs the program; never throws: failures come back as `{ ok: false }`. */
@@ -453,7 +453,7 @@ export interface CompiledExpression<C extends CelContext = CelContext> {
   evaluateBool(bindings: CelBindings<C>): CelEvalResult<boolean>;
 }
 
-export interface CelCacheStats {
+interface CelCacheStats {
   size: number;
   capacity: number;
   hits: number;
@@ -563,7 +563,7 @@ function runner<C extends CelContext>(context: C, source: string, program: Progr
 }
 
 /** Default number of compiled programs kept. */
-export const DEFAULT_CACHE_CAPACITY = 512;
+const DEFAULT_CACHE_CAPACITY = 512;
 
 /**
  * Compiles expressions per context and keeps the most recently used programs (an LRU keyed by context

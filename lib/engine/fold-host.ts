@@ -13,7 +13,7 @@ import type { FoldFault, FoldHealth } from '../kernel/wire.js';
 import type { RecordLog } from '../store/record-log.js';
 import type { Fold } from './fold.js';
 
-export interface RebuildResult {
+interface RebuildResult {
   records: number;
   durationMs: number;
 }

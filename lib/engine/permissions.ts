@@ -8,7 +8,7 @@ import { ruleBudgetTally, type RuleBudgetTally } from './cel-rule-budget.js';
 import { rulesOf, toggleEnabled, type EngineConfigState } from './folds/engine-config.js';
 import { trustScore, type TrustState } from './folds/trust.js';
 
-export interface PermissionRequest {
+interface PermissionRequest {
   actor: string;
   resource: PermissionResource;
   method: string;
@@ -16,7 +16,7 @@ export interface PermissionRequest {
   record: CelRecordInput | null;
 }
 
-export interface Decision {
+interface Decision {
   allowed: boolean;
   /** The deciding rule's name; null when no rule matched (deny by default). */
   rule: string | null;
@@ -25,7 +25,7 @@ export interface Decision {
 /** What an admin must be able to do for enforcement to be safe to turn on. */
 export const ADMIN_RESOURCES: ReadonlyArray<PermissionResource> = ['record_write', 'thread_read', 'config_read'];
 
-export interface PermissionsOptions {
+interface PermissionsOptions {
   /** Where rules that exceed their budget are counted; the instance-wide tally by default. */
   tally?: RuleBudgetTally;
   /** What one rule's evaluation may spend; RULE_BUDGET by default. */

@@ -6,7 +6,7 @@ import type { ApiDeps, ApiState, Transport } from './context.js';
 import { errorEnvelope } from './errors.js';
 import { refuseAmbiguousPaths } from './paths.js';
 import { Routes, type RouteSpec } from './route.js';
-import { configRoutes } from './routes/config.js';
+import { engineConfigRoutes } from './routes/engine-config.js';
 import { engineRoutes } from './routes/engine.js';
 import { healthRoutes } from './routes/health.js';
 import { instanceRoutes } from './routes/instance.js';
@@ -41,7 +41,7 @@ export function createApp(deps: ApiDeps): Koa<ApiState> {
   instanceRoutes(api, deps);
   recordRoutes(api, deps);
   threadRoutes(api, deps);
-  configRoutes(api, deps);
+  engineConfigRoutes(api, deps);
   trustRoutes(api, deps);
   engineRoutes(api, deps);
   tokenRoutes(api, deps);

@@ -29,7 +29,7 @@ export interface AuthGuardOptions {
   tickMs?: number;
 }
 
-export const AUTH_GUARD_DEFAULTS = {
+const AUTH_GUARD_DEFAULTS = {
   maxFailures: 10,
   windowMs: 60_000,
   lockoutMs: 60_000,
@@ -38,7 +38,7 @@ export const AUTH_GUARD_DEFAULTS = {
   maxPeers: 4096,
 } as const;
 
-export type FailureReason = 'unknown_token' | 'malformed_header';
+type FailureReason = 'unknown_token' | 'malformed_header';
 
 export type Verdict = { locked: false } | { locked: true; retryAfterSecs: number; until: number };
 

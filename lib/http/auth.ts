@@ -12,7 +12,7 @@ import { SplError } from '../kernel/errors.js';
 import { AuthGuard, peerAddress, type Verdict } from './auth-guard.js';
 import type { ApiDeps } from './context.js';
 
-export const ACTOR_HEADER = 'x-spl-actor';
+const ACTOR_HEADER = 'x-spl-actor';
 
 export function authenticate(deps: ApiDeps) {
   const guard = deps.authGuard ?? new AuthGuard({ logger: deps.logger, ...(deps.now ? { now: deps.now } : {}) });

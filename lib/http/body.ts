@@ -97,7 +97,7 @@ export function firstInvalidUtf8(buf: Uint8Array): number {
  * servers' "lingering close"). Larger bodies, declared or streamed, are cut off with Connection: close; the
  * read is bounded in time by [server] request_timeout_secs either way.
  */
-export const DISCARD_LIMIT = 8 * 1024 * 1024;
+const DISCARD_LIMIT = 8 * 1024 * 1024;
 
 function tooLarge(size: number, limit: number, whole: boolean): SplError {
   return new SplError('BODY_TOO_LARGE', `request body of ${size}${whole ? '' : '+'} bytes exceeds the ${limit}-byte limit; split it into smaller batches`);

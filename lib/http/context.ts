@@ -9,7 +9,7 @@ import type { AuthGuard } from './auth-guard.js';
 export type Phase = 'starting' | 'serving' | 'stopping';
 export type Transport = 'tcp' | 'socket';
 
-export interface InstanceView {
+interface InstanceView {
   did: string;
   version: string;
   pid: number;
@@ -34,14 +34,14 @@ export interface LogDropped {
 }
 
 /** Token storage as the API sees it; the instance layer supplies the implementation. */
-export interface TokenApi {
+interface TokenApi {
   verify(secret: string): TokenInfo | undefined;
   create(name: string, actor: string, allowedActors?: readonly string[]): { secret: string; info: TokenInfo };
   revoke(name: string): TokenInfo;
   list(): TokenInfo[];
 }
 
-export interface AuthSettings {
+interface AuthSettings {
   /** false only with --insecure-localhost. */
   tcpRequiresToken: boolean;
   /** The acting DID for socket requests that do not name one (the instance's admin actor). */

@@ -12,8 +12,8 @@ import { requirePermission } from './permissions.js';
 
 export const OPEN = 'open';
 export const PER_RECORD = 'per_record';
-export type Gate = PermissionResource | typeof OPEN | typeof PER_RECORD;
-export type Method = 'GET' | 'POST' | 'DELETE';
+type Gate = PermissionResource | typeof OPEN | typeof PER_RECORD;
+type Method = 'GET' | 'POST' | 'DELETE';
 
 export interface RouteSpec {
   method: Method;

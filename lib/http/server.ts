@@ -10,11 +10,11 @@ import type { ApiState, Transport } from './context.js';
 import { transportOf } from './app.js';
 import { peerAddress } from './auth-guard.js';
 
-export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
-export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
-export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 
-export interface ListenerOptions {
+interface ListenerOptions {
   /** A client must have sent its request headers within this long, and its whole request within requestTimeoutMs. */
   headersTimeoutMs?: number;
   requestTimeoutMs?: number;
@@ -29,7 +29,7 @@ export interface ListenerOptions {
  * within half a second of the limit. Idle keep-alive connections close after keepAliveTimeout, which Node needs below the
  * headers limit (or it answers an idle connection's next request with a 408).
  */
-export function listenerTimeouts(o: ListenerOptions = {}): { headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number; keepAliveTimeout: number } {
+function listenerTimeouts(o: ListenerOptions = {}): { headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number; keepAliveTimeout: number } {
   const headersTimeout = o.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
   const requestTimeout = Math.max(headersTimeout, o.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
   return {

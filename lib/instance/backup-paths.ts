@@ -6,7 +6,7 @@ import { isAbsolute, join } from 'node:path';
 import { userHome, type Env } from './home.js';
 
 /** `${XDG_DATA_HOME:-$HOME/.local/share}/syncropel/backups` (a relative XDG_DATA_HOME is ignored, as the XDG spec says). */
-export function backupsRoot(env: Env = process.env): string {
+function backupsRoot(env: Env = process.env): string {
   const xdg = env.XDG_DATA_HOME;
   const dataHome = xdg !== undefined && xdg !== '' && isAbsolute(xdg) ? xdg : join(userHome(env), '.local', 'share');
   return join(dataHome, 'syncropel', 'backups');
@@ -16,7 +16,7 @@ export function backupsRoot(env: Env = process.env): string {
  * `instance-<16 hex of the instance DID>` once the instance has a DID; before that,
  * `home-<first 8 hex of sha256(home)>` so two homes on one machine never share a directory.
  */
-export function instanceBackupKey(home: string, instanceDid: string | undefined): string {
+function instanceBackupKey(home: string, instanceDid: string | undefined): string {
   if (instanceDid !== undefined) return `instance-${instanceDid.slice(instanceDid.lastIndexOf(':') + 1)}`;
   return `home-${createHash('sha256').update(home, 'utf8').digest('hex').slice(0, 8)}`;
 }

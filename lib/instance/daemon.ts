@@ -7,11 +7,11 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SplError, type ErrorCode } from '../kernel/errors.js';
 
-export type DaemonMessage =
+type DaemonMessage =
   | { type: 'ready'; pid: number; bind: string; socket: string; records: number }
   | { type: 'error'; code: ErrorCode; message: string; fix?: string };
 
-export interface DaemonOptions {
+interface DaemonOptions {
   entry: string;
   args: string[];
   outputFile: string;

@@ -103,7 +103,7 @@ export function ensureHome(paths: HomePaths): void {
  * read-only, or this user may not write it. A directory that does not exist yet is fine when its nearest
  * existing ancestor is writable.
  */
-export function assertUsableHome(dir: string): void {
+function assertUsableHome(dir: string): void {
   let probe = dir;
   for (;;) {
     let st;

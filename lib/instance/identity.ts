@@ -2,10 +2,10 @@
 
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { instanceDid } from '../kernel/did.js';
+import { instanceDid } from '../kernel/id.js';
 import { SplError } from '../kernel/errors.js';
 
-export interface InstanceIdentity {
+interface InstanceIdentity {
   did: string;
   privateKey: KeyObject;
   /** true when this call created the key. */

@@ -15,7 +15,7 @@ import type { LogDropped, Phase } from '../http/context.js';
 import type { ReloadState } from '../kernel/wire.js';
 import { closeServer, createListener, listenSocket, listenTcp } from '../http/server.js';
 import { RecordLog } from '../store/record-log.js';
-import { isLoopback, type Config } from './config.js';
+import { isLoopback, type InstanceConfig } from './config-file.js';
 import { ensureHome, type HomePaths } from './home.js';
 import { ensureIdentity } from './identity.js';
 import { HomeLock } from './lock.js';
@@ -33,9 +33,9 @@ import { splVersion } from './version.js';
 
 export { checkServeConfig, MAX_SOCKET_PATH } from './serve-config.js';
 
-export interface StartOptions {
+interface StartOptions {
   paths: HomePaths;
-  config: Config;
+  config: InstanceConfig;
   logger: Logger;
   /** The DID that socket requests act as unless they name one, and that permissions-enable checks for. */
   adminActor: string;
@@ -68,7 +68,7 @@ export interface RunningInstance {
   engine: Engine;
   phase(): Phase;
   /** Hands a re-read config.toml to the services. */
-  reload(config: Config): Promise<void>;
+  reload(config: InstanceConfig): Promise<void>;
   stop(reason: string): Promise<void>;
 }
 

@@ -5,14 +5,14 @@
 
 import pino, { type Logger, type StreamEntry } from 'pino';
 import { JournalStream, messageOf, parseLogLine, prefixedLine } from '../systemd/journal.js';
-import type { LogLevel } from './config.js';
+import type { LogLevel } from './config-file.js';
 import { RotatingFile } from './rotating-file.js';
 
 export type { Logger };
 
 const LEVEL_LABEL: Record<string, string> = { fatal: 'ERROR', error: 'ERROR', warn: 'WARN', info: 'INFO', debug: 'DEBUG', trace: 'TRACE' };
 
-export interface LoggerOptions {
+interface LoggerOptions {
   file?: string;
   level: LogLevel;
   /**

@@ -1,4 +1,4 @@
-// Who holds a TCP port or a unix socket: /proc/net tables map the listener to a socket inode, and
+// Who holds a TCP port: /proc/net/tcp maps the listener to a socket inode, and
 // /proc/<pid>/fd links map the inode to a process. Processes of other users may be invisible to us.
 
 import { readFileSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
@@ -25,21 +25,6 @@ function listeningTcpInodes(port: number): Set<string> {
       const local = f[1]!;
       if (f[3] === '0A' && local.endsWith(':' + hexPort)) inodes.add(f[9]!);
     }
-  }
-  return inodes;
-}
-
-function unixSocketInodes(path: string): Set<string> {
-  const inodes = new Set<string>();
-  let text: string;
-  try {
-    text = readFileSync('/proc/net/unix', 'utf8');
-  } catch {
-    return inodes;
-  }
-  for (const line of text.split('\n').slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length >= 8 && f[7] === path) inodes.add(f[6]!);
   }
   return inodes;
 }
@@ -74,11 +59,6 @@ function holderOfInodes(inodes: Set<string>): Holder | undefined {
 /** The process listening on TCP `port` (any address), when it can be seen. */
 export function tcpPortHolder(port: number): Holder | undefined {
   return holderOfInodes(listeningTcpInodes(port));
-}
-
-/** The process bound to the unix socket at `path`, when it can be seen. */
-export function unixSocketHolder(path: string): Holder | undefined {
-  return holderOfInodes(unixSocketInodes(path));
 }
 
 export function describeHolder(h: Holder | undefined): string {

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
 
-export type Yielded = 'idle' | 'nice' | 'unchanged';
+type Yielded = 'idle' | 'nice' | 'unchanged';
 
 /**
  * Puts this whole process at the lowest CPU priority: SCHED_IDLE through `chrt --all-tasks --idle`, else
@@ -27,7 +27,7 @@ export function yieldCpu(): Yielded {
  * Sets every thread of this process to `nice` (Linux niceness is per thread: setpriority(PRIO_PROCESS, pid)
  * changes only the main thread). Returns how many threads were changed.
  */
-export function lowerPriority(nice = 19): number {
+function lowerPriority(nice = 19): number {
   let changed = 0;
   let tids: string[];
   try {

@@ -6,10 +6,10 @@
 
 import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 
-export const LOG_MAX_BYTES = 10 * 1024 * 1024;
-export const LOG_KEEP = 7;
+const LOG_MAX_BYTES = 10 * 1024 * 1024;
+const LOG_KEEP = 7;
 
-export interface DroppedLines {
+interface DroppedLines {
   /** Lines dropped since the instance started. */
   total: number;
   /** Lines dropped since the last one that was written (0 while writing works). */

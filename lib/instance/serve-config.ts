@@ -1,7 +1,7 @@
 // What spl serve checks before it creates anything; light enough for the CLI to load without the instance.
 
 import { SplError } from '../kernel/errors.js';
-import { isLoopback, type Config } from './config.js';
+import { isLoopback, type InstanceConfig } from './config-file.js';
 import type { HomePaths } from './home.js';
 
 export const MAX_SOCKET_PATH = 107;
@@ -11,7 +11,7 @@ export const MAX_SOCKET_PATH = 107;
  * socket path too long. A non-loopback host (e.g. 0.0.0.0 in a container) is served only while every TCP
  * request but /health needs a bearer token.
  */
-export function checkServeConfig(paths: HomePaths, config: Config, opts: { insecureLocalhost?: boolean } = {}): void {
+export function checkServeConfig(paths: HomePaths, config: InstanceConfig, opts: { insecureLocalhost?: boolean } = {}): void {
   if (!isLoopback(config.host) && opts.insecureLocalhost) {
     throw new SplError('INVALID_CONFIG', `--insecure-localhost turns TCP authentication off, which is allowed on loopback only; server.host is ${config.host}, which other hosts can reach`, {
       fix: `drop --insecure-localhost (clients then send a bearer token: spl token create --name <name>), or set host = "127.0.0.1" under [server] in ${paths.config}`,

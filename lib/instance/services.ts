@@ -6,13 +6,13 @@
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
 import type { RecordLog } from '../store/record-log.js';
-import type { Config } from './config.js';
+import type { InstanceConfig } from './config-file.js';
 import type { HomePaths } from './home.js';
 
-export interface ServiceContext {
+interface ServiceContext {
   did: string;
   paths: HomePaths;
-  config: Config;
+  config: InstanceConfig;
   log: RecordLog;
   engine: Engine;
   logger: Logger;
@@ -23,7 +23,7 @@ export interface Service {
   readonly name: string;
   start(ctx: ServiceContext): void | Promise<void>;
   /** config.toml was re-read (SIGHUP). */
-  reload?(config: Config): void | Promise<void>;
+  reload?(config: InstanceConfig): void | Promise<void>;
   stop(reason: string): void | Promise<void>;
 }
 
@@ -54,7 +54,7 @@ export class ServiceSet {
     }
   }
 
-  async reload(config: Config): Promise<void> {
+  async reload(config: InstanceConfig): Promise<void> {
     for (const s of this.started) {
       try {
         await s.reload?.(config);

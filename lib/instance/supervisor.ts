@@ -8,7 +8,7 @@ import { SplError, isSplError } from '../kernel/errors.js';
 import type { ReloadState } from '../kernel/wire.js';
 import { createNotifier, type Notifier } from '../systemd/notify.js';
 import { stdoutIsJournal } from '../systemd/journal.js';
-import { writeDefaultConfig, type Config } from './config.js';
+import { writeDefaultConfigToml, type InstanceConfig } from './config-file.js';
 import { reportToParent } from './daemon.js';
 import { ensureHome, type HomePaths } from './home.js';
 import { checkServeConfig, startInstance, type RunningInstance } from './instance.js';
@@ -16,9 +16,9 @@ import { createLogger, type InstanceLogger, type Logger, type StdoutMode } from 
 import { removePidFile } from './pidfile.js';
 import type { Service } from './services.js';
 
-export interface SuperviseOptions {
+interface SuperviseOptions {
   paths: HomePaths;
-  config: Config;
+  config: InstanceConfig;
   env: Record<string, string | undefined>;
   adminActor: string;
   /** Started by `spl serve` (no --foreground) through an IPC channel: report readiness or the error to the parent. */
@@ -26,7 +26,7 @@ export interface SuperviseOptions {
   insecureLocalhost: boolean;
   newStore: boolean;
   /** Reads config.toml again with the same flags and environment (SIGHUP). */
-  reread: () => Config;
+  reread: () => InstanceConfig;
   services?: readonly Service[];
 }
 
@@ -34,7 +34,7 @@ export async function superviseForeground(o: SuperviseOptions): Promise<void> {
   process.umask(0o077); // the store, its WAL, logs and keys are for the service user only
   checkServeConfig(o.paths, o.config, { insecureLocalhost: o.insecureLocalhost });
   ensureHome(o.paths);
-  writeDefaultConfig(o.paths);
+  writeDefaultConfigToml(o.paths);
   const stdout: StdoutMode | undefined = o.isChild ? undefined : stdoutIsJournal(o.env) ? 'journal' : process.stdout.isTTY ? 'pretty' : 'prefixed';
   const logging = createLogger({ file: o.paths.logFile, level: o.config.logLevel, ...(stdout ? { stdout } : {}) });
   const logger = logging.root.child({ target: 'syncropel_instance' });
@@ -184,7 +184,7 @@ function installCrashHandler(s: Supervision): void {
 const STATUS_EVERY_MS = 5_000;
 
 /** Settings in config.toml that a reload cannot apply, as `[server] port 9100 → 9200`. */
-function restartOnlyChanges(running: Config, fresh: Config): string[] {
+function restartOnlyChanges(running: InstanceConfig, fresh: InstanceConfig): string[] {
   const out: string[] = [];
   const cmp = (name: string, a: unknown, b: unknown): void => {
     if (a !== b) out.push(`${name} ${String(a)} → ${String(b)}`);

@@ -12,7 +12,7 @@ interface StoredToken extends TokenInfo {
 
 const NAME = /^[A-Za-z0-9._-]{1,64}$/;
 
-export function hashToken(secret: string): string {
+function hashToken(secret: string): string {
   return createHash('sha256').update(secret, 'utf8').digest('hex');
 }
 

@@ -1,8 +1,6 @@
 // Canonical JSON (SPEC §2): keys sorted by code point at every depth, no whitespace, minimal string
 // escaping, integers without exponent or fraction. The content id is the SHA-256 of these bytes.
 
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-
 export function canonicalJson(value: unknown): string {
   switch (typeof value) {
     case 'string':
@@ -32,7 +30,7 @@ function canonicalObject(obj: Record<string, unknown>): string {
 }
 
 /** Orders strings by Unicode code point (not UTF-16 unit, which differs above U+FFFF). */
-export function compareCodePoints(a: string, b: string): number {
+function compareCodePoints(a: string, b: string): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
     const ca = a.codePointAt(i)!;

@@ -75,7 +75,7 @@ export class SplError extends Error {
   }
 }
 
-export interface ErrorEnvelope {
+interface ErrorEnvelope {
   object: 'error';
   type: string;
   code: string;
@@ -85,7 +85,7 @@ export interface ErrorEnvelope {
 }
 
 /** Coarse error class for the envelope's `type`, derived from the status. */
-export function errorType(status: number): string {
+function errorType(status: number): string {
   if (status === 400 || status === 405 || status === 408 || status === 413 || status === 415 || status === 422 || status === 431) return 'invalid_request_error';
   if (status === 401) return 'authentication_error';
   if (status === 403) return 'permission_error';

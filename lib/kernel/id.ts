@@ -1,12 +1,12 @@
 // Content ids: lowercase hex SHA-256 of the canonical JSON of the seven hashed fields (judged_by is not hashed).
 
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { canonicalJson } from './canonical.js';
 import type { RecordDraft, SplRecord } from './record.js';
 import { SplError } from './errors.js';
 
 /** The seven fields that make up the id (judged_by is carried but not hashed). */
-export type HashedFields = Omit<SplRecord, 'id' | 'judged_by'>;
+type HashedFields = Omit<SplRecord, 'id' | 'judged_by'>;
 
 /** The exact bytes that are hashed; parents are sorted here too so an unsorted caller cannot fork the id. */
 export function hashedBytes(r: HashedFields): string {
@@ -25,7 +25,7 @@ export function recordId(r: HashedFields): string {
   return createHash('sha256').update(hashedBytes(r), 'utf8').digest('hex');
 }
 
-export function sha256Hex(s: string | Uint8Array): string {
+function sha256Hex(s: string | Uint8Array): string {
   return createHash('sha256').update(s).digest('hex');
 }
 
@@ -47,4 +47,14 @@ export function sealRecord(draft: RecordDraft & { id?: string }, clock: number, 
     throw new SplError('INVALID_RECORD', `${where}id: does not match the record's content (expected ${rec.id}); omit id to let the server compute it`, { field: where + 'id' });
   }
   return rec;
+}
+
+/** `did:sync:instance:<first 16 hex of sha256(raw Ed25519 public key)>` (SPEC §1b). */
+export function instanceDid(rawPublicKey: Uint8Array): string {
+  return `did:sync:instance:${sha256Hex(rawPublicKey).slice(0, 16)}`;
+}
+
+/** A new thread id: sha256 of actor + purpose + a random nonce; the nonce source is injectable for tests. */
+export function mintThreadId(actor: string, purpose: string, nonce: Uint8Array = randomBytes(16)): string {
+  return 'th_' + sha256Hex(`${actor}\n${purpose}\n${Buffer.from(nonce).toString('hex')}`);
 }

@@ -46,7 +46,7 @@ export interface StoredRecord extends SplRecord {
 const FIELDS = new Set(['id', 'parents', 'thread', 'actor', 'act', 'body', 'clock', 'data_type', 'judged_by']);
 const RECORD_ID = /^[0-9a-f]{64}$/;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-export const MAX_BODY_DEPTH = 64;
+const MAX_BODY_DEPTH = 64;
 
 export function isRecordId(s: unknown): s is string {
   return typeof s === 'string' && RECORD_ID.test(s);

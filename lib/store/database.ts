@@ -5,14 +5,14 @@ import { dirname } from 'node:path';
 import sqlite3 from 'sqlite3';
 
 export type Row = Record<string, unknown>;
-export type Params = unknown[] | Record<string, unknown>;
+type Params = unknown[] | Record<string, unknown>;
 
 export interface RunResult {
   changes: number;
   lastID: number;
 }
 
-export interface OpenOptions {
+interface OpenOptions {
   readonly?: boolean;
   /** Refuse to create the file when it does not exist. */
   mustExist?: boolean;
@@ -104,7 +104,7 @@ interface RawBackup {
   readonly completed: boolean;
 }
 
-export class OnlineBackup {
+class OnlineBackup {
   constructor(private readonly raw: RawBackup) {}
 
   /** Copies up to `pages` pages (-1: all); resolves true once the copy is complete. */

@@ -5,7 +5,7 @@
 
 import { SplError } from '../kernel/errors.js';
 
-export interface CompiledQuery {
+interface CompiledQuery {
   where: string;
   params: unknown[];
   order: 'ASC' | 'DESC';
@@ -17,7 +17,7 @@ const ORDERED = new Set(['clock', 'sequence']);
 const BODY_PATH = /^body\.[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,15}$/;
 // A Map, not an object literal: a lookup of `constructor` or `__proto__` must find nothing.
 const RANGE_OPS = new Map<string, string>([['gt', '>'], ['gte', '>='], ['lt', '<'], ['lte', '<=']]);
-export const MAX_QUERY_LIMIT = 1000;
+const MAX_QUERY_LIMIT = 1000;
 
 function bad(field: string, message: string): SplError {
   return new SplError('INVALID_QUERY', `${field}: ${message}`, { field });

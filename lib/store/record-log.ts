@@ -11,7 +11,7 @@ import { openStore, type OpenStoreOptions } from './open.js';
 import { RECORD_COLUMNS, rowToRecord, scanPaged, type RecordRow } from './rows.js';
 import { getMeta, setMeta } from './schema.js';
 
-export interface AppendOutcome {
+interface AppendOutcome {
   record: StoredRecord;
   /** false for an idempotent repeat of a record already stored. */
   created: boolean;
@@ -28,7 +28,7 @@ const ROW_PLACEHOLDER = '(?,?,?,?,?,?,?,?,?,?,?)';
 /** SQLite binds at most 32,766 parameters per statement; a row takes 11. */
 const ROWS_PER_INSERT = Math.floor(32766 / 11);
 
-export interface RecordLogOptions extends OpenStoreOptions {
+interface RecordLogOptions extends OpenStoreOptions {
   now?: () => number;
 }
 
@@ -308,7 +308,7 @@ export class RecordLog {
   }
 }
 
-export interface ListFilter {
+interface ListFilter {
   thread?: string;
   actor?: string;
   act?: string;

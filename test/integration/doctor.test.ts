@@ -274,7 +274,7 @@ t.test('permission lockout: enforcement on without an admin allow rule is a fail
   t.match(p.summary, 'enforcement is off');
 });
 
-t.test('a config.toml that does not load: fail with loadConfig\'s message; the other checks still run', async (t) => {
+t.test('a config.toml that does not load: fail with loadInstanceConfig\'s message; the other checks still run', async (t) => {
   const h = await home();
   t.teardown(() => h.cleanup());
   t.equal((await runSpl(['init'], h.env)).code, 0);

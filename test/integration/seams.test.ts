@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Fold } from '../../lib/engine/fold.js';
 import type { StoredRecord } from '../../lib/kernel/record.js';
 import { validateRecord } from '../../lib/kernel/record.js';
-import { loadConfig } from '../../lib/instance/config.js';
+import { loadInstanceConfig } from '../../lib/instance/config-file.js';
 import { homePaths } from '../../lib/instance/home.js';
 import { startInstance, type RunningInstance } from '../../lib/instance/instance.js';
 import { createLogger } from '../../lib/instance/logger.js';
@@ -31,7 +31,7 @@ const faulty: Fold<{ seen: number }> = {
 async function start(h: Home, extra: { services?: Service[] } = {}): Promise<{ instance: RunningInstance; close: () => void }> {
   const paths = homePaths(h.home);
   mkdirSync(h.home, { recursive: true, mode: 0o700 });
-  const config = loadConfig(paths, h.env, { port: h.port });
+  const config = loadInstanceConfig(paths, h.env, { port: h.port });
   const logging = createLogger({ file: paths.logFile, level: 'info' });
   const instance = await startInstance({
     paths, config, logger: logging.root, adminActor: 'did:sync:user:admin', env: h.env, insecureLocalhost: true,
@@ -141,7 +141,7 @@ t.test('a service whose stop takes 3 s is stopped before the store closes, and t
   t.same(events, ['start (store has 0)', 'stop SIGTERM', 'wrote 2 while stopping'], 'stopped, and it could still write, before the store closed');
   t.notOk(existsSync(paths.pidFile), 'PID file removed');
   t.notOk(existsSync(paths.socket), 'socket removed');
-  const wal = `${loadConfig(paths, h.env).storePath}-wal`;
+  const wal = `${loadInstanceConfig(paths, h.env).storePath}-wal`;
   t.ok(!existsSync(wal) || statSync(wal).size === 0, 'WAL checkpointed');
   const log = readFileSync(paths.logFile, 'utf8');
   t.match(log, /service slow-children stopped/);

@@ -2,7 +2,8 @@ import t from 'tap';
 import { validateRecord } from '../../lib/kernel/record.js';
 import { sealRecord } from '../../lib/kernel/id.js';
 import { isDid } from '../../lib/kernel/did.js';
-import { isThreadId, mintThreadId } from '../../lib/kernel/thread.js';
+import { isThreadId } from '../../lib/kernel/thread.js';
+import { mintThreadId } from '../../lib/kernel/id.js';
 import { SplError } from '../../lib/kernel/errors.js';
 
 const ok = { thread: 'th_engine_config', actor: 'did:sync:user:alice', act: 'LEARN', body: { topic: 'x' } };

@@ -11,7 +11,7 @@ import { bestOf, catalog } from '../../instance/backup-catalog.js';
 import { createBackup, restoreBackup, verifyBackup } from '../../instance/offhost-backup.js';
 import { commandContext, type CommandContext, type GlobalFlags } from '../context.js';
 import { printFields, printJson, printTable } from '../output.js';
-import { findInstance } from './lifecycle.js';
+import { runningInstance } from '../running.js';
 
 interface BackupFlags extends GlobalFlags {
   dest?: string;
@@ -117,7 +117,7 @@ async function verify(file: string, flags: BackupFlags): Promise<void> {
 
 async function restore(file: string, flags: BackupFlags): Promise<void> {
   const ctx = commandContext(flags);
-  const { found } = await findInstance(ctx);
+  const { found } = await runningInstance(ctx);
   if (found) throw new SplError('ALREADY_RUNNING', `spl is running (pid ${found.pid}); restoring under it would lose writes`, { fix: `spl stop; spl backup restore ${file}; spl serve` });
   const r = await restoreBackup(resolve(file), ctx.config.storePath);
   if (ctx.json) return printJson({ restored: true, records: r.records, store: ctx.config.storePath, moved_aside: r.movedAside });

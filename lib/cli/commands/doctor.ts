@@ -15,6 +15,8 @@ export function register(prog: Sade): void {
     .option('--json', 'Print the report as JSON (same as -o json)')
     .option('--port', 'The TCP port the instance was started with (default: config.toml)')
     .option('--host', 'The address the instance was started with (default: config.toml)')
+    .example('doctor')
+    .example('doctor --json')
     .action(async (flags: GlobalFlags & { json?: boolean }) => {
       const output = flags.output ?? flags.o ?? 'text';
       if (output !== 'text' && output !== 'json') throw new SplError('USAGE', `-o/--output must be text or json (got ${String(output)})`);

@@ -27,6 +27,7 @@ export function register(prog: Sade): void {
       .option('--context', 'permission | routing | health_check', 'permission')
       .option('--record', 'JSON object bound to `record`')
       .option('--resource', 'Resource bound in the permission context', 'record_read')
+      .example(`expr ${op} 'record.act == "INTEND"' --context routing --record '{"act":"INTEND","body":{}}'`)
       .action(async (expression: string, flags: ExprFlags) => {
         const ctx = commandContext(flags);
         let record: unknown = null;

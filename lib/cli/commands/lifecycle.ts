@@ -2,18 +2,13 @@
 
 import type { Sade } from 'sade';
 import { SplError, isSplError } from '../../kernel/errors.js';
-import { writeDefaultConfig } from '../../instance/config.js';
+import { writeDefaultConfigToml } from '../../instance/config-file.js';
 import { ensureHome } from '../../instance/home.js';
-import { ensureIdentity } from '../../instance/identity.js';
-import { checkServeConfig } from '../../instance/serve-config.js';
-import { HomeLock } from '../../instance/lock.js';
 import type { InstanceInfo } from '../../kernel/wire.js';
-import { inspectPidFile, isSplServe, processAlive, readPidFile } from '../../instance/pidfile.js';
-import { holdsFile, tcpPortHolder } from '../../instance/port-owner.js';
+import { inspectPidFile } from '../../instance/pidfile.js';
 import { splVersion } from '../../instance/version.js';
 import { SCHEMA_VERSION } from '../../store/schema.js';
-import { inspectStoreFile } from '../../store/inspect.js';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { commandContext, splEntry, type CommandContext, type GlobalFlags } from '../context.js';
 import { formatDuration, printFields, printJson } from '../output.js';
 
@@ -22,7 +17,12 @@ export function register(prog: Sade): void {
     .command('init')
     .describe('Create the home (config.toml, instance key, store, task data directory) without starting')
     .action(async (flags: GlobalFlags) => init(commandContext(flags)));
+  registerServe(prog);
+  registerStopReload(prog);
+  registerInfo(prog);
+}
 
+function registerServe(prog: Sade): void {
   prog
     .command('serve')
     .describe('Start the instance in the background and return once it is ready')
@@ -32,23 +32,18 @@ export function register(prog: Sade): void {
     .option('--log-level', 'error | warn | info | debug | trace')
     .option('--insecure-localhost', 'Accept TCP requests without a bearer token (loopback only; logs a WARN)')
     .option('--new-store', 'Start an empty store on purpose where hub.db is missing (refused otherwise; recorded in the log)')
-    .action(async (flags: GlobalFlags & { foreground?: boolean }) => serve(flags));
-
-  prog
-    .command('stop')
-    .describe('Stop the instance gracefully (finds it through the socket or port if the PID file is gone)')
-    .option('--timeout', 'Seconds to wait for a graceful exit', 30)
-    .action(async (flags: GlobalFlags & { timeout?: number }) => {
-      await stop(commandContext(flags), Number(flags.timeout ?? 30));
-    });
-
-  prog
-    .command('reload')
-    .describe('Re-read config.toml (log level) in the running instance: SIGHUP, then wait until it has applied')
-    .option('--pid', 'The instance\'s pid, when known (systemd: $MAINPID); checked against the instance')
-    .option('--timeout', 'Seconds to wait for the reload', 30)
-    .action(async (flags: GlobalFlags & { pid?: number; timeout?: number }) => {
-      await reloadInstance(commandContext(flags), flags.pid === undefined ? undefined : Number(flags.pid), Number(flags.timeout ?? 30));
+    .option('--daemon', 'Start in the background (the default; the upstream spelling)')
+    .option('--stop', 'Stop the running instance instead (the same as spl stop)')
+    .example('serve')
+    .example('serve --foreground --log-level debug')
+    .example('serve --stop')
+    .action(async (flags: GlobalFlags & { foreground?: boolean; daemon?: boolean; stop?: boolean }) => {
+      if (flags.stop) {
+        if (flags.foreground || flags.daemon) throw new SplError('USAGE', '--stop stops the instance; it does not combine with --foreground or --daemon');
+        return stop(commandContext(flags), 30);
+      }
+      if (flags.daemon && flags.foreground) throw new SplError('USAGE', '--daemon and --foreground contradict each other; give one');
+      await serve(flags);
     });
 
   prog
@@ -65,24 +60,56 @@ export function register(prog: Sade): void {
       }
       await serve(flags);
     });
+}
 
+function registerStopReload(prog: Sade): void {
+  prog
+    .command('stop')
+    .describe('Stop the instance gracefully (finds it through the socket or port if the PID file is gone)')
+    .option('--timeout', 'Seconds to wait for a graceful exit', 30)
+    .example('stop')
+    .example('stop --timeout 120')
+    .action(async (flags: GlobalFlags & { timeout?: number }) => {
+      await stop(commandContext(flags), Number(flags.timeout ?? 30));
+    });
+
+  prog
+    .command('reload')
+    .describe('Re-read config.toml (log level) in the running instance: SIGHUP, then wait until it has applied')
+    .option('--pid', 'The instance\'s pid, when known (systemd: $MAINPID); checked against the instance')
+    .option('--timeout', 'Seconds to wait for the reload', 30)
+    .example('reload')
+    .example('reload --pid $MAINPID')
+    .action(async (flags: GlobalFlags & { pid?: number; timeout?: number }) => {
+      await reload(commandContext(flags), flags.pid === undefined ? undefined : Number(flags.pid), Number(flags.timeout ?? 30));
+    });
+}
+
+function registerInfo(prog: Sade): void {
   prog
     .command('status')
     .describe('Show whether the instance runs, with version, pid, uptime, records and binds (exit 3 when not running)')
+    .example('status')
+    .example('status -o json')
     .action(async (flags: GlobalFlags) => status(commandContext(flags)));
 
   prog
     .command('version')
     .describe('Print the spl version and the schema version of the store')
-    .action(async (flags: GlobalFlags) => {
-      const ctx = commandContext(flags);
-      const store = existsSync(ctx.config.storePath) ? await inspectStoreFile(ctx.config.storePath) : undefined;
-      const storeVersion = store?.ok ? store.schemaVersion : null;
-      if (ctx.json) return printJson({ version: splVersion(), schema_version: SCHEMA_VERSION, store: ctx.config.storePath, store_schema_version: storeVersion });
-      process.stdout.write(`spl ${splVersion()}\n`);
-      const detail = store === undefined ? 'no store yet' : store.ok ? `schema ${storeVersion}` : `unreadable (${store.problems[0] ?? '?'})`;
-      process.stdout.write(`store ${ctx.config.storePath}: ${detail}; this binary understands schema ${SCHEMA_VERSION}\n`);
-    });
+    .example('version -o json')
+    .action(async (flags: GlobalFlags) => version(commandContext(flags)));
+}
+
+/** The binary's version and the store's schema version, read without a quick_check (status and doctor check the store). */
+async function version(ctx: CommandContext): Promise<void> {
+  // The store driver is loaded only when there is a store to read.
+  const store = existsSync(ctx.config.storePath) ? await (await import('../../store/inspect.js')).inspectStore(ctx.config.storePath) : undefined;
+  const readable = store !== undefined && (store.state === 'sound' || store.state === 'too-new');
+  const storeVersion = readable ? store.schemaVersion : null;
+  if (ctx.json) return printJson({ version: splVersion(), schema_version: SCHEMA_VERSION, store: ctx.config.storePath, store_schema_version: storeVersion });
+  process.stdout.write(`spl ${splVersion()}\n`);
+  const detail = store === undefined ? 'no store yet' : readable ? `schema ${storeVersion}` : `unreadable (${store.problems[0] ?? '?'})`;
+  process.stdout.write(`store ${ctx.config.storePath}: ${detail}; this binary understands schema ${SCHEMA_VERSION}\n`);
 }
 
 async function init(ctx: CommandContext): Promise<void> {
@@ -91,9 +118,10 @@ async function init(ctx: CommandContext): Promise<void> {
   // Loaded by the commands that use them: the store driver and the daemon spawner are not every command's cost.
   const { refuseEmptyStart } = await import('../../instance/store-guard.js');
   const { RecordLog } = await import('../../store/record-log.js');
+  const { ensureIdentity } = await import('../../instance/identity.js');
   await refuseEmptyStart(ctx.paths, ctx.config.storePath, ctx.config.backup.dest, ctx.env, Date.now());
   ensureHome(ctx.paths);
-  const wroteConfig = writeDefaultConfig(ctx.paths);
+  const wroteConfig = writeDefaultConfigToml(ctx.paths);
   const identity = ensureIdentity(ctx.paths.instanceKey);
   const log = await RecordLog.open(ctx.config.storePath, { create: true });
   try {
@@ -127,6 +155,7 @@ async function serve(flags: GlobalFlags & { foreground?: boolean }): Promise<voi
     });
   }
 
+  const { checkServeConfig } = await import('../../instance/serve-config.js');
   checkServeConfig(ctx.paths, ctx.config, { insecureLocalhost: Boolean(ctx.flags['insecure-localhost']) }); // before the home is created: nothing is half-made for a config that cannot serve
   ensureHome(ctx.paths);
   const args = ['serve', '--foreground'];
@@ -139,92 +168,28 @@ async function serve(flags: GlobalFlags & { foreground?: boolean }): Promise<voi
   process.stdout.write(`spl ${splVersion()} serving on ${ready.bind} (pid ${ready.pid}, ${ready.records} records)\n  socket ${ready.socket}\n  logs   ${ctx.paths.logFile}\n`);
 }
 
-type Found = { pid: number; via: 'pid file' | 'socket' | 'port' };
-
-/** The running instance's pid: PID file first, then ask over the socket, then the owner of the port. */
-export async function findInstance(ctx: CommandContext): Promise<{ found?: Found; notes: string[] }> {
-  const notes: string[] = [];
-  const pidState = inspectPidFile(ctx.paths.pidFile);
-  if (pidState.state === 'running') return { found: { pid: pidState.pid, via: 'pid file' }, notes };
-  if (pidState.state === 'stale') notes.push(`stale PID file ${ctx.paths.pidFile}: ${pidState.reason}`);
-  try {
-    const client = ctx.client();
-    const info = (await client.call<InstanceInfo>('GET', '/v1/instance')).body;
-    if (isSplServe(info.pid)) return { found: { pid: info.pid, via: client.target.socket ? 'socket' : 'port' }, notes };
-  } catch {
-    // not answering; try the port
-  }
-  const holder = tcpPortHolder(ctx.config.port);
-  if (holder) {
-    // Only an instance holding this home's lock is ours: another home's instance may own the port.
-    if (isSplServe(holder.pid) && holdsFile(holder.pid, ctx.paths.lockFile)) return { found: { pid: holder.pid, via: 'port' }, notes };
-    notes.push(`port ${ctx.config.port} is held by pid ${holder.pid} (${holder.command}), which is not this home's spl serve; not touching it`);
-  }
-  return { notes };
-}
-
 async function stop(ctx: CommandContext, timeoutSecs: number): Promise<void> {
-  const { found, notes } = await findInstance(ctx);
+  const [{ runningInstance }, { stopRunning }] = await Promise.all([import('../running.js'), import('../../instance/control.js')]);
+  const { found, notes } = await runningInstance(ctx);
   for (const n of notes) process.stderr.write(`spl: ${n}\n`);
   if (!found) {
     throw new SplError('NOT_RUNNING', `not running: no live PID file at ${ctx.paths.pidFile}, nothing answering on ${ctx.paths.socket} or port ${ctx.config.port}`);
   }
   if (found.via !== 'pid file') process.stderr.write(`spl: the PID file is missing; found the instance (pid ${found.pid}) through its ${found.via}\n`);
-  process.kill(found.pid, 'SIGTERM');
-  const deadline = Date.now() + timeoutSecs * 1000;
-  while (processAlive(found.pid)) {
-    if (Date.now() > deadline) {
-      throw new SplError('UNAVAILABLE', `pid ${found.pid} is still running ${timeoutSecs}s after SIGTERM`, { fix: `check logs/spl.log; as a last resort: kill -9 ${found.pid}` });
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  // The instance removes its socket and PID file on the way out; one that died instead (SIGKILL, a crash) leaves
-  // them, and `stopped` must not be said over files that still look like a live instance.
-  let left: string[] = [];
-  const lock = await HomeLock.acquire(ctx.paths.lockFile).catch(() => undefined); // free: no instance started since
-  if (lock) {
-    left = [ctx.paths.pidFile, ctx.paths.socket].filter((f) => (f === ctx.paths.pidFile ? readPidFile(f) === found.pid : existsSync(f)));
-    for (const f of left) rmSync(f, { force: true });
-    await lock.release();
-  }
-  const note = left.length > 0 ? `it exited without removing ${left.join(' and ')}, removed now; see ${ctx.paths.logFile}` : undefined;
+  const { leftovers } = await stopRunning(ctx.paths, found, timeoutSecs);
+  const note = leftovers.length > 0 ? `it exited without removing ${leftovers.join(' and ')}, removed now; see ${ctx.paths.logFile}` : undefined;
   if (ctx.json) printJson({ stopped: true, pid: found.pid, found_via: found.via, ...(note ? { note } : {}) });
   else process.stdout.write(`stopped spl (pid ${found.pid})${note ? `; ${note}` : ''}\n`);
 }
 
-/**
- * Synchronous reload: note the instance's reload count, send SIGHUP, wait until the count moves. Exits 1 when
- * the instance kept its settings (an invalid config.toml), so `systemctl reload spl` reports the failure.
- */
-async function reloadInstance(ctx: CommandContext, pidFlag: number | undefined, timeoutSecs: number): Promise<void> {
-  if (pidFlag !== undefined && !(Number.isInteger(pidFlag) && pidFlag > 0)) throw new SplError('USAGE', `--pid must be a process id (got ${String(pidFlag)})`);
+async function reload(ctx: CommandContext, pidFlag: number | undefined, timeoutSecs: number): Promise<void> {
+  const { reloadRunning } = await import('../../instance/control.js');
   const client = ctx.client();
-  const info = async (): Promise<InstanceInfo> => (await client.call<InstanceInfo>('GET', '/v1/instance')).body;
-  const before = await info();
-  if (pidFlag !== undefined && before.pid !== pidFlag) {
-    throw new SplError('UNAVAILABLE', `pid ${pidFlag} is not the instance serving ${ctx.paths.home} (that is pid ${before.pid})`, { fix: 'spl status shows the running instance' });
-  }
-  if (!before.reloads) throw new SplError('UNAVAILABLE', `the instance (pid ${before.pid}, spl ${before.version}) does not report reloads`, { fix: 'restart it to run this version: spl restart' });
-  const count = before.reloads.count;
-  try {
-    process.kill(before.pid, 'SIGHUP');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new SplError('UNAVAILABLE', `cannot signal the instance (pid ${before.pid}): ${code ?? (err as Error).message}`, {
-      fix: code === 'EPERM' ? `run spl reload as the user the instance runs as (systemd: sudo systemctl reload spl)` : 'spl status',
-    });
-  }
-  const deadline = Date.now() + timeoutSecs * 1000;
-  let after = before.reloads;
-  while (after.count === count) {
-    if (Date.now() > deadline) throw new SplError('UNAVAILABLE', `pid ${before.pid} did not finish reloading within ${timeoutSecs}s`, { fix: `spl logs -n 50 --target syncropel_instance` });
-    await new Promise((r) => setTimeout(r, 50));
-    after = (await info()).reloads ?? after;
-  }
-  if (ctx.json) printJson({ reloaded: after.ok, pid: before.pid, ...after });
-  else if (after.ok) process.stdout.write(`reloaded spl (pid ${before.pid}): log level ${after.log_level}\n`);
-  if (!after.ok) {
-    throw new SplError('INVALID_CONFIG', `reload failed, the instance keeps its running settings: ${after.error ?? 'unknown error'}`, { fix: `fix ${ctx.paths.config}, then spl reload` });
+  const outcome = await reloadRunning(ctx.paths, async () => (await client.call<InstanceInfo>('GET', '/v1/instance')).body, pidFlag, timeoutSecs);
+  if (ctx.json) printJson({ reloaded: outcome.ok, ...outcome });
+  else if (outcome.ok) process.stdout.write(`reloaded spl (pid ${outcome.pid}): log level ${outcome.log_level}\n`);
+  if (!outcome.ok) {
+    throw new SplError('INVALID_CONFIG', `reload failed, the instance keeps its running settings: ${outcome.error ?? 'unknown error'}`, { fix: `fix ${ctx.paths.config}, then spl reload` });
   }
 }
 

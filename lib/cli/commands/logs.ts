@@ -3,7 +3,7 @@
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import type { Sade } from 'sade';
 import { SplError } from '../../kernel/errors.js';
-import { LOG_LEVELS } from '../../instance/config.js';
+import { LOG_LEVELS } from '../../instance/config-file.js';
 import { prettyLine } from '../../instance/logger.js';
 import { commandContext, type GlobalFlags } from '../context.js';
 
@@ -26,6 +26,8 @@ export function register(prog: Sade): void {
     .option('-n, --lines', 'How many of the last matching lines to show', 50)
     .option('--level', 'Only lines at this level or more severe (error, warn, info, debug, trace)')
     .option('--target', 'Only lines whose target starts with this (e.g. syncropel_http)')
+    .example('logs --level warn -n 100')
+    .example('logs -f --target syncropel_engine::dispatch')
     .action(async (flags: LogFlags) => {
       const ctx = commandContext(flags);
       const file = ctx.paths.logFile;

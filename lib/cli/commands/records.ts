@@ -4,7 +4,7 @@ import type { Sade } from 'sade';
 import { isDid } from '../../kernel/did.js';
 import { SplError } from '../../kernel/errors.js';
 import { isRecordId, type Act, type StoredRecord } from '../../kernel/record.js';
-import { isThreadId, mintThreadId } from '../../kernel/thread.js';
+import { isThreadId } from '../../kernel/thread.js';
 import { commandContext, type CommandContext, type GlobalFlags } from '../context.js';
 import { printFields, printJson } from '../output.js';
 
@@ -32,6 +32,8 @@ export function register(prog: Sade): void {
       .option('--body', 'JSON object merged into the body')
       .option('--fulfills', 'Record id this fulfills; without a value, the thread\'s latest INTEND')
       .option('--parent', 'Parent record id (repeatable)')
+      .example(`${verb} ${verb === 'intend' ? '"Ship v2"' : '"reviewed the patch" --thread th_…'}`)
+      .example(`${verb} --thread th_… --body '{"topic":"note"}' -o json`)
       .action(async (text: string | undefined, flags: WriteFlags) => write(commandContext(flags), act, text, flags));
   }
 }
@@ -57,6 +59,8 @@ async function write(ctx: CommandContext, act: Act, text: string | undefined, fl
   let thread = flags.thread;
   if (thread === undefined) {
     if (act !== 'INTEND') throw new SplError('USAGE', `${act} needs --thread (only INTEND opens a new thread)`, { fix: 'spl thread list shows the threads' });
+    // Hashing (node:crypto) is loaded only by the call that mints a thread.
+    const { mintThreadId } = await import('../../kernel/id.js');
     thread = mintThreadId(actor, JSON.stringify(body));
   } else if (!isThreadId(String(thread))) {
     throw new SplError('USAGE', `--thread ${thread} is not a thread id (th_ + 64 hex, or a reserved name like th_engine_config)`);

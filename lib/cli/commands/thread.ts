@@ -11,6 +11,7 @@ export function register(prog: Sade): void {
     .command('thread list')
     .describe('List threads, most recently written first')
     .option('--limit', 'How many threads', 100)
+    .example('thread list --limit 20')
     .action(async (flags: GlobalFlags & { limit?: number }) => {
       const ctx = commandContext(flags);
       const res = await ctx.client().call<{ data: ThreadSummary[]; total: number }>('GET', `/v1/threads?limit=${Number(flags.limit ?? 100)}`);
@@ -42,6 +43,7 @@ export function register(prog: Sade): void {
     .command('thread records <id>')
     .describe('Print a thread\'s records in store order (all of them unless --limit)')
     .option('--limit', 'Stop after this many records')
+    .example('thread records th_engine_config | head -50')
     .action(async (id: string, flags: GlobalFlags & { limit?: number }) => {
       const ctx = commandContext(flags);
       const client = ctx.client();

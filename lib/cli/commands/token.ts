@@ -12,6 +12,7 @@ export function register(prog: Sade): void {
     .option('--name', 'A name to list and revoke it by')
     .option('--actor', 'The DID requests with this token act as (default: your actor)')
     .option('--allow-actor', 'A further DID this token may write records as (repeatable), e.g. a fleet worker\'s instance DID')
+    .example('token create --name ci --actor did:sync:agent:ci')
     .action(async (flags: GlobalFlags & { name?: string; 'allow-actor'?: string | string[] }) => {
       const ctx = commandContext(flags);
       const allow = flags['allow-actor'] === undefined ? [] : ([] as unknown[]).concat(flags['allow-actor']).map(String);

@@ -11,6 +11,7 @@ export function register(prog: Sade): void {
     .describe('Show trust per actor and domain: Wilson lower bound over age-weighted verdicts')
     .option('--actor', 'Only this actor')
     .option('--domain', 'Only this domain')
+    .example('trust --domain code')
     .action(async (flags: GlobalFlags & { domain?: string }) => {
       const ctx = commandContext(flags);
       const q = new URLSearchParams();

@@ -21,7 +21,7 @@ export interface Rule {
   actor: string;
 }
 
-export interface Toggle {
+interface Toggle {
   topic: string;
   body: Record<string, unknown>;
   record: string;

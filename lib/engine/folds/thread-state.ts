@@ -33,7 +33,7 @@ interface Work {
   cancelled: boolean;
 }
 
-export type ThreadsState = Map<string, Work>;
+type ThreadsState = Map<string, Work>;
 
 export const threadStateFold: Fold<ThreadsState> = {
   name: 'thread_state',

@@ -5,8 +5,8 @@ import type { StoredRecord } from '../../kernel/record.js';
 import { isDid } from '../../kernel/did.js';
 import type { Fold } from '../fold.js';
 
-export const TRUST_HALF_LIFE_DAYS = 90;
-export const TRUST_Z = 1.96;
+const TRUST_HALF_LIFE_DAYS = 90;
+const TRUST_Z = 1.96;
 const DAY_MS = 86_400_000;
 const HALF_LIFE_MS = TRUST_HALF_LIFE_DAYS * DAY_MS;
 
@@ -20,7 +20,7 @@ const HALF_LIFE_MS = TRUST_HALF_LIFE_DAYS * DAY_MS;
  * far apart the timestamps are; a verdict so old that its term underflows to 0 weighs < 2^-1074 anyway.
  * This keeps the state O(1) per pair instead of one entry per verdict.
  */
-export interface TrustEntry {
+interface TrustEntry {
   actor: string;
   domain: string;
   /** Raw (undecayed) accept count. */

@@ -1,16 +1,22 @@
-// config.toml: parsing, validation with the offending key named, and the flag > env > file > default precedence.
+// config.toml, the instance's own settings (host, port, store, backup, fleet, log level): parsing, validation with the
+// offending key named, and the flag > env > file > default precedence. Not the engine configuration, which is
+// records on th_engine_config (engine/folds/engine-config.ts).
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { parse as parseToml } from 'smol-toml';
+import { createRequire } from 'node:module';
 import { isDid } from '../kernel/did.js';
 import { SplError } from '../kernel/errors.js';
 import { resolve } from 'node:path';
 import { expandTilde, storePath, type Env, type HomePaths } from './home.js';
 
+// smol-toml's CommonJS build is one file; its ESM build is nine modules, and every CLI call reads config.toml,
+// so the single file is measurably quicker to load (~7 ms of a ~100 ms call).
+const { parse: parseToml } = createRequire(import.meta.url)('smol-toml') as typeof import('smol-toml');
+
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-export interface Config {
+export interface InstanceConfig {
   actor: string | undefined;
   host: string;
   port: number;
@@ -22,17 +28,17 @@ export interface Config {
   timeouts: { headersSecs: number; requestSecs: number };
 }
 
-export interface ConfigOverrides {
+export interface InstanceConfigOverrides {
   host?: string;
   port?: number;
   logLevel?: string;
   actor?: string;
 }
 
-export const DEFAULT_PORT = 9100;
-export const DEFAULT_HOST = '127.0.0.1';
-export const DEFAULT_HEADERS_TIMEOUT_SECS = 10;
-export const DEFAULT_REQUEST_TIMEOUT_SECS = 60;
+const DEFAULT_PORT = 9100;
+const DEFAULT_HOST = '127.0.0.1';
+const DEFAULT_HEADERS_TIMEOUT_SECS = 10;
+const DEFAULT_REQUEST_TIMEOUT_SECS = 60;
 
 export const DEFAULT_CONFIG_TOML = `# spl instance configuration. Precedence: command-line flag > environment > this file > default.
 
@@ -100,7 +106,7 @@ export function parseLogLevel(v: string, source: string): LogLevel {
   return l as LogLevel;
 }
 
-export function readConfigFile(file: string): Table {
+function readConfigFile(file: string): Table {
   if (!existsSync(file)) return {};
   try {
     return parseToml(readFileSync(file, 'utf8')) as Table;
@@ -110,7 +116,7 @@ export function readConfigFile(file: string): Table {
 }
 
 /** Every table and key config.toml may hold; anything else is a typo, refused with the nearest valid name. */
-export const CONFIG_KEYS: Record<string, readonly string[]> = {
+const CONFIG_KEYS: Record<string, readonly string[]> = {
   identity: ['actor'],
   server: ['host', 'port', 'headers_timeout_secs', 'request_timeout_secs'],
   store: ['path'],
@@ -166,7 +172,7 @@ function editDistance(a: string, b: string): number {
   return prev[b.length]!;
 }
 
-export function loadConfig(paths: HomePaths, env: Env = process.env, flags: ConfigOverrides = {}): Config {
+export function loadInstanceConfig(paths: HomePaths, env: Env = process.env, flags: InstanceConfigOverrides = {}): InstanceConfig {
   const file = paths.config;
   const doc = readConfigFile(file);
   rejectUnknownKeys(doc, file);
@@ -216,7 +222,7 @@ export function loadConfig(paths: HomePaths, env: Env = process.env, flags: Conf
 }
 
 /** Writes the default config.toml unless one exists. */
-export function writeDefaultConfig(paths: HomePaths): boolean {
+export function writeDefaultConfigToml(paths: HomePaths): boolean {
   if (existsSync(paths.config)) return false;
   writeFileSync(paths.config, DEFAULT_CONFIG_TOML, { mode: 0o600, flag: 'wx' });
   return true;

@@ -8,7 +8,7 @@ import { ENGINE_CONFIG_THREAD, RULE_TOPICS, isRuleTopic, type RuleTopic } from '
 import { validateRecord } from '../../kernel/record.js';
 import { RecordLog } from '../../store/record-log.js';
 import { commandContext, type CommandContext, type GlobalFlags } from '../context.js';
-import { findInstance } from './lifecycle.js';
+import { runningInstance } from '../running.js';
 import { ruleContext } from '../../engine/engine.js';
 import { printFields, printJson, printTable } from '../output.js';
 import type { EngineConfigView, RuleView } from '../../kernel/wire.js';
@@ -118,7 +118,7 @@ function registerPermissionToggles(prog: Sade): void {
     .option('--force', 'Write even though an instance is running (it keeps enforcing until restarted)')
     .action(async (flags: GlobalFlags & { force?: boolean }) => {
       const ctx = commandContext(flags);
-      const { found } = await findInstance(ctx);
+      const { found } = await runningInstance(ctx);
       if (found && !flags.force) {
         throw new SplError('ALREADY_RUNNING', `spl is running (pid ${found.pid}); its cached config would shadow the unlock`, { fix: 'spl stop; spl config permissions-unlock; spl serve' });
       }

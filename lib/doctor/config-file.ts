@@ -1,9 +1,9 @@
-// config.toml parses and validates exactly as spl serve would read it (the same loadConfig), and binds
+// config.toml parses and validates exactly as spl serve would read it (the same loadInstanceConfig), and binds
 // where spl will agree to serve.
 
 import { existsSync } from 'node:fs';
 import { isSplError } from '../kernel/errors.js';
-import { isLoopback } from '../instance/config.js';
+import { isLoopback } from '../instance/config-file.js';
 import { fail, ok, warn, type Check } from './check.js';
 
 export const configCheck: Check = {

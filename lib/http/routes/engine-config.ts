@@ -12,7 +12,7 @@ function view(r: Rule): RuleView {
   return { topic: r.topic, name: r.name, enabled: r.enabled, priority: r.priority, expression: r.expression ?? null, body: r.body, record: r.record, sequence: r.sequence, actor: r.actor };
 }
 
-export function configRoutes(api: Routes, deps: ApiDeps): void {
+export function engineConfigRoutes(api: Routes, deps: ApiDeps): void {
   permissionToggleRoutes(api, deps);
   api.get('/v1/config/rules', 'config_read', (ctx) => {
     const topic = ctx.query.topic;
@@ -41,7 +41,7 @@ export function configRoutes(api: Routes, deps: ApiDeps): void {
 }
 
 /** The permissions toggle: enable only after the pre-flight proves the admin keeps access. */
-export function permissionToggleRoutes(api: Routes, deps: ApiDeps): void {
+function permissionToggleRoutes(api: Routes, deps: ApiDeps): void {
   async function setEnabled(actor: string, enabled: boolean): Promise<string> {
     const [o] = await deps.log.append([validateRecord({ thread: ENGINE_CONFIG_THREAD, actor, act: 'LEARN', body: { topic: 'permissions_enabled', enabled } })]);
     return o!.record.id;
