@@ -96,5 +96,5 @@ export class Permissions {
 
 /** The exact command that gives `actor` an allow rule covering everything. */
 export function adminRuleCommand(actor: string): string {
-  return `spl config add-permission-rule admin-all --expression 'current_actor() == "${actor}"' --priority 1000`;
+  return `spl config add-permission-rule --name admin-all --action allow --priority 1000 --expression 'current_actor() == "${actor}"'`;
 }

@@ -260,7 +260,7 @@ t.test('permission lockout: enforcement on without an admin allow rule is a fail
   let p = row(report, 'permissions');
   t.equal(p.status, 'fail');
   t.match(p.summary, 'did:sync:user:admin would be denied record_write, thread_read, config_read');
-  t.match(p.summary, `spl config add-permission-rule admin-all --expression 'current_actor() == "did:sync:user:admin"'`);
+  t.match(p.summary, `spl config add-permission-rule --name admin-all --action allow --priority 1000 --expression 'current_actor() == "did:sync:user:admin"'`);
   t.equal(p.fix, 'spl stop; spl config permissions-unlock; spl serve');
   await stop(h);
 
