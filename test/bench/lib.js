@@ -65,13 +65,17 @@ export function runSpl(args, env, timeoutMs = 60000) {
   });
 }
 
-/** One request with a fresh connection; resolves with status and parsed JSON (or undefined). */
-export function httpJson(port, method, path, body) {
+/**
+ * One request with a fresh connection; resolves with status and parsed JSON (or undefined). `to` is a loopback
+ * TCP port or `{ socketPath }` (the instance's unix socket, which may name any actor without a token).
+ */
+export function httpJson(to, method, path, body) {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const headers = { connection: 'close' };
     if (payload) Object.assign(headers, { 'content-type': 'application/json', 'content-length': String(payload.length) });
-    const req = request({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
+    const target = typeof to === 'object' ? { socketPath: to.socketPath } : { host: '127.0.0.1', port: to };
+    const req = request({ ...target, method, path, headers, agent: false }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {

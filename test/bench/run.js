@@ -3,18 +3,20 @@
 // or unacknowledged records; stores that differ). Ratios are measured within this run against a baseline
 // run on the same machine at the same time, never against hard-coded throughput numbers.
 //
-//   node test/bench/run.js [http-ingest] [batch-ingest] [permission-ingest] [backup-under-load] [cel-budget]   run only the named benchmarks
+//   node test/bench/run.js [http-ingest] [batch-ingest] [permission-ingest] [backup-under-load] [cel-budget] [cli-startup] [startup-rss]   run only the named benchmarks
 
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { backupUnderLoad } from './backup-under-load.js';
 import { batchIngest } from './batch-ingest.js';
 import { celBudget } from './cel-budget.js';
+import { cliStartup } from './cli-startup.js';
 import { httpIngest } from './http-ingest.js';
 import { permissionIngest } from './permission-ingest.js';
+import { startupRss } from './startup-rss.js';
 import { fmt } from './lib.js';
 
-const BENCHES = { 'http-ingest': httpIngest, 'batch-ingest': batchIngest, 'permission-ingest': permissionIngest, 'backup-under-load': backupUnderLoad, 'cel-budget': celBudget };
+const BENCHES = { 'http-ingest': httpIngest, 'batch-ingest': batchIngest, 'permission-ingest': permissionIngest, 'backup-under-load': backupUnderLoad, 'cel-budget': celBudget, 'cli-startup': cliStartup, 'startup-rss': startupRss };
 
 const wanted = process.argv.slice(2);
 for (const w of wanted) {
