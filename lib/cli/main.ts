@@ -1,8 +1,12 @@
 // The spl command line: parses with sade, runs the command, prints errors with their fix and exit code.
 
-import sade, { type Sade } from 'sade';
+import { createRequire } from 'node:module';
+import type { Sade } from 'sade';
 import { isSplError } from '../kernel/errors.js';
 import { splVersion } from '../instance/version.js';
+// Required as CommonJS: importing it as ESM makes node scan its source for export names on every call (~1 ms).
+const sade = createRequire(import.meta.url)('sade') as typeof import('sade');
+
 type Register = (prog: Sade) => void;
 
 /**

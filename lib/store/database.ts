@@ -1,8 +1,13 @@
 // A promise-shaped handle on one node-sqlite3 connection, opened with the store's pragmas.
 
 import { statfsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import sqlite3 from 'sqlite3';
+import type * as Sqlite3 from 'sqlite3';
+
+// Required as CommonJS: importing node-sqlite3 as ESM makes node scan its source for export names first, which
+// doubled what loading it costs a short CLI call (spl version, spl backup list).
+const sqlite3 = createRequire(import.meta.url)('sqlite3') as typeof Sqlite3;
 
 export type Row = Record<string, unknown>;
 type Params = unknown[] | Record<string, unknown>;
@@ -20,7 +25,7 @@ interface OpenOptions {
 }
 
 export class Database {
-  private constructor(readonly path: string, private readonly db: sqlite3.Database) {}
+  private constructor(readonly path: string, private readonly db: Sqlite3.Database) {}
 
   static open(path: string, opts: OpenOptions = {}): Promise<Database> {
     const mode = opts.readonly
@@ -39,7 +44,7 @@ export class Database {
 
   run(sql: string, params: Params = []): Promise<RunResult> {
     return new Promise((resolve, reject) => {
-      this.db.run(sql, params, function (this: sqlite3.RunResult, err: Error | null) {
+      this.db.run(sql, params, function (this: Sqlite3.RunResult, err: Error | null) {
         if (err) reject(err);
         else resolve({ changes: this.changes, lastID: this.lastID });
       });
