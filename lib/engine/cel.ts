@@ -25,7 +25,7 @@ export {
 export const CEL_CONTEXTS = ['permission', 'routing', 'health_check'] as const;
 export type CelContext = (typeof CEL_CONTEXTS)[number];
 
-export const PERMISSION_RESOURCES = ['record_write', 'record_read', 'thread_read', 'config_read', 'config_write', 'dispatch'] as const;
+export const PERMISSION_RESOURCES = ['record_write', 'record_read', 'thread_read', 'config_read', 'config_write', 'task_read', 'task_write', 'dispatch'] as const;
 export type PermissionResource = (typeof PERMISSION_RESOURCES)[number];
 
 /**
@@ -35,6 +35,23 @@ export type PermissionResource = (typeof PERMISSION_RESOURCES)[number];
  */
 export type CelRecordInput = Partial<StoredRecord>;
 
+/** A task as rules see it: `task("TASK-0001")` and the elements of `tasks`. */
+export interface CelTask {
+  alias: string;
+  status: string;
+  priority: number;
+  assigned_to: string | null;
+  domain: string | null;
+  title: string;
+  age_secs: number;
+}
+
+/** Backs `task(alias)` and `tasks`: `all()` is called only when an expression reads `tasks`. */
+export interface CelTaskLookup {
+  get(alias: string): CelTask | undefined;
+  all(): CelTask[];
+}
+
 /** What every evaluation supplies besides the context variables: the acting DID and the function providers. */
 interface CelProviders {
   /** The acting DID, returned by `current_actor()`. */
@@ -43,6 +60,8 @@ interface CelProviders {
   trust: (actor: string, domain: string) => number;
   /** Backs `now()`; defaults to the system clock. Called at most once per evaluation. */
   now?: () => Date | number;
+  /** Backs `task(alias)` and `tasks` (a list as plain data in the evaluation thread); no tasks when absent. */
+  tasks?: CelTaskLookup | readonly CelTask[];
   /** What the evaluation may spend; RULE_BUDGET when absent. */
   budget?: CelBudget;
   /** Milliseconds on a monotonic clock, for the time budget; defaults to performance.now. */
@@ -75,10 +94,11 @@ const TIMESTAMP = objectType(TimestampSchema);
 
 // Declared types are documentation and what a type checker would use; `record` is dyn because it may be
 // null and its body is arbitrary JSON. The names are also what the compile-time reference check admits.
+const TASK_LIST = listType(DYN);
 const CONTEXT_VARIABLES = {
-  permission: { record: DYN, resource: STRING, method: STRING, path: STRING },
-  routing: { record: DYN },
-  health_check: { record: DYN, records: INT, threads: INT },
+  permission: { record: DYN, resource: STRING, method: STRING, path: STRING, tasks: TASK_LIST },
+  routing: { record: DYN, tasks: TASK_LIST },
+  health_check: { record: DYN, records: INT, threads: INT, tasks: TASK_LIST },
 } as const;
 
 export function isCelContext(name: unknown): name is CelContext {
@@ -107,6 +127,7 @@ interface Meter {
 interface Frame {
   actor: string;
   trust: (actor: string, domain: string) => number;
+  tasks: CelTaskLookup;
   now: () => Date | number;
   nowMs: number | undefined;
   meter: Meter;
@@ -134,6 +155,12 @@ const FUNCS: CelFunc[] = [
     const score = activeFrame('trust').trust(actor, domain);
     if (typeof score !== 'number' || Number.isNaN(score)) throw new Error(`trust(${JSON.stringify(actor)}, ${JSON.stringify(domain)}) gave no number`);
     return score;
+  }),
+  // A task by alias: a map with exists false (and an empty status) for one that does not exist, so
+  // `task("X-1").status == "failed"` is simply false rather than an error.
+  celFunc('task', [STRING], DYN, (alias) => {
+    const t = activeFrame('task').tasks.get(alias);
+    return jsonToCel(t ? { ...t, exists: true } : { alias, status: '', priority: 0, assigned_to: null, domain: null, title: '', age_secs: 0, exists: false }, 1);
   }),
   // A real CEL timestamp, so rules can compare with timestamp("…") literals and use durations and
   // getHours() etc. Fixed once per evaluation so two calls in one rule agree.
@@ -542,7 +569,9 @@ function runner<C extends CelContext>(context: C, source: string, program: Progr
     }
     const saved = frame;
     const meter: Meter = { iterations: 0, budget: bindings.budget ?? RULE_BUDGET, clock: bindings.clock ?? monotonic, deadline: Infinity, exceeded: undefined };
-    frame = { actor: bindings.actor, trust: bindings.trust, now: bindings.now ?? Date.now, nowMs: undefined, meter };
+    const tasks = taskLookup(bindings.tasks);
+    defineTasks(vars, tasks);
+    frame = { actor: bindings.actor, trust: bindings.trust, tasks, now: bindings.now ?? Date.now, nowMs: undefined, meter };
     try {
       const out = program(vars);
       // Checked first: `||`, `&&` and `?:` can absorb the error that stopped the loop, but a cut-short
@@ -560,6 +589,23 @@ function runner<C extends CelContext>(context: C, source: string, program: Progr
       frame = saved;
     }
   };
+}
+
+const NO_TASKS: CelTaskLookup = { get: () => undefined, all: () => [] };
+
+/** A lookup over what the caller supplied: a lookup as is, a plain list (the evaluation thread's copy) indexed. */
+function taskLookup(tasks: CelTaskLookup | readonly CelTask[] | undefined): CelTaskLookup {
+  if (tasks === undefined) return NO_TASKS;
+  if (!Array.isArray(tasks)) return tasks as CelTaskLookup;
+  const list = tasks as readonly CelTask[];
+  const byAlias = new Map(list.map((t) => [t.alias, t]));
+  return { get: (alias) => byAlias.get(alias.toUpperCase()) ?? byAlias.get(alias), all: () => [...list] };
+}
+
+/** `tasks` is built only if the expression reads it (the activation resolves variables by name, on use). */
+function defineTasks(vars: Record<string, CelInput>, tasks: CelTaskLookup): void {
+  let list: CelInput | undefined;
+  Object.defineProperty(vars, 'tasks', { enumerable: true, get: () => (list ??= jsonToCel(tasks.all().map((t) => ({ ...t, exists: true })), 1)) });
 }
 
 /** Default number of compiled programs kept. */

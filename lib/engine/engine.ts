@@ -14,9 +14,10 @@ import { celEngine, type CelContext } from './cel.js';
 import { ENGINE_CONFIG_THREAD, engineConfigFold, type Rule, type RuleTopic } from './folds/engine-config.js';
 import { threadStateFold } from './folds/thread-state.js';
 import { trustFold } from './folds/trust.js';
+import { tasksFold } from './folds/tasks.js';
 
-/** The folds every instance hosts: engine configuration, thread state, trust. */
-export const CORE_FOLDS: ReadonlyArray<Fold<unknown>> = [engineConfigFold, threadStateFold, trustFold] as ReadonlyArray<Fold<unknown>>;
+/** The folds every instance hosts: engine configuration, thread state, trust, tasks (rules and CEL read them). */
+export const CORE_FOLDS: ReadonlyArray<Fold<unknown>> = [engineConfigFold, threadStateFold, trustFold, tasksFold] as ReadonlyArray<Fold<unknown>>;
 
 /** The CEL context a rule topic's expressions are evaluated in. */
 export function ruleContext(topic: RuleTopic): CelContext {
@@ -37,7 +38,9 @@ export class Engine {
   private readonly reactors: Reactors;
 
   private constructor(readonly host: FoldHost, logger: Logger, now: () => number) {
-    this.permissions = new Permissions(() => this.state(engineConfigFold), () => this.state(trustFold), logger.child({ target: 'syncropel_engine::permissions' }), now);
+    this.permissions = new Permissions(() => this.state(engineConfigFold), () => this.state(trustFold), logger.child({ target: 'syncropel_engine::permissions' }), now, undefined, {
+      tasks: () => this.state(tasksFold),
+    });
     this.reactors = new Reactors(logger.child({ target: 'syncropel_engine::reactors' }));
   }
 

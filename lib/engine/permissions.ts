@@ -7,6 +7,8 @@ import { RULE_BUDGET, celEngine, type CelBudget, type CelEngine, type CelRecordI
 import { ruleBudgetTally, type RuleBudgetTally } from './cel-rule-budget.js';
 import { rulesOf, toggleEnabled, type EngineConfigState } from './folds/engine-config.js';
 import { trustScore, type TrustState } from './folds/trust.js';
+import type { TasksState } from './folds/tasks.js';
+import { taskLookupAt } from './tasks.js';
 
 interface PermissionRequest {
   actor: string;
@@ -32,12 +34,15 @@ interface PermissionsOptions {
   budget?: CelBudget;
   /** Monotonic milliseconds for the time budget; performance.now by default. */
   clock?: () => number;
+  /** The tasks fold's state, for task() and tasks in rules; no tasks when absent. */
+  tasks?: () => TasksState;
 }
 
 export class Permissions {
   private readonly tally: RuleBudgetTally;
   private readonly budget: CelBudget;
   private readonly clock: (() => number) | undefined;
+  private readonly tasks: (() => TasksState) | undefined;
 
   constructor(
     private readonly config: () => EngineConfigState,
@@ -50,6 +55,7 @@ export class Permissions {
     this.tally = opts.tally ?? ruleBudgetTally;
     this.budget = opts.budget ?? RULE_BUDGET;
     this.clock = opts.clock;
+    this.tasks = opts.tasks;
   }
 
   get enabled(): boolean {
@@ -59,6 +65,7 @@ export class Permissions {
   decide(req: PermissionRequest): Decision {
     const at = this.now();
     const trust = this.trust();
+    const tasks = this.tasks ? taskLookupAt(this.tasks(), at) : undefined;
     for (const rule of rulesOf(this.config(), 'permission_rule')) {
       // A rule without an expression, or one that does not compile, is skipped; the engine warned when it arrived.
       if (rule.expression === undefined) continue;
@@ -71,7 +78,7 @@ export class Permissions {
       const result = compiled.evaluateBool({
         record: req.record, resource: req.resource, method: req.method, path: req.path,
         actor: req.actor, trust: (a, d) => trustScore(trust, a, d, at), now: () => at,
-        budget: this.budget, ...(this.clock ? { clock: this.clock } : {}),
+        budget: this.budget, ...(this.clock ? { clock: this.clock } : {}), ...(tasks ? { tasks } : {}),
       });
       if (!result.ok && result.limit !== undefined) {
         // Over budget: skipped like a rule that does not compile, so a costly allow rule cannot stall

@@ -145,3 +145,82 @@ export interface ListBody<T> {
   object: 'list';
   data: T[];
 }
+
+/** One task as GET /v1/tasks lists it. */
+export interface TaskSummary {
+  object: 'task';
+  alias: string;
+  thread: string;
+  title: string;
+  status: string;
+  priority: number;
+  domain: string | null;
+  labels: string[];
+  assigned_to: string | null;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+  age_secs: number;
+}
+
+/** Whether a task's content file is what its records say (GET /v1/tasks/:ref). */
+export interface TaskContentState {
+  path: string;
+  /** The sha256 the latest content record holds. */
+  sha256: string;
+  bytes: number;
+  /** ok; missing (no file); changed (its sha256 differs); unreadable; none (the task has no content record). */
+  state: 'ok' | 'missing' | 'changed' | 'unreadable' | 'none';
+  /** The file's sha256 now, when it exists and differs. */
+  actual_sha256?: string;
+  /** What the state means and what to do, when it is not ok. */
+  detail?: string;
+}
+
+export interface TaskHistoryView {
+  sequence: number;
+  clock: number;
+  act: string;
+  actor: string;
+  topic: string;
+  record: string;
+  at: string;
+  from: string;
+  to: string;
+  note?: string;
+}
+
+export interface TaskAttemptView {
+  record: string;
+  at: string;
+  success: boolean;
+  cost_usd: number | null;
+  failure_reason: string | null;
+}
+
+/** GET /v1/tasks/:ref and the reply to every task write. */
+export interface TaskDetail extends TaskSummary {
+  repo: string | null;
+  criteria: string[];
+  record: string;
+  claim: { actor: string; record: string; summary: string | null; domain: string | null; commit: string | null; forced: boolean } | null;
+  content: TaskContentState;
+  /** The verbs the current status allows. */
+  allowed: string[];
+  history: TaskHistoryView[];
+  attempts: TaskAttemptView[];
+}
+
+/** POST /v1/tasks/:ref/transitions: the task after the write, and the record written. */
+export interface TaskTransitionReply {
+  object: 'task_transition';
+  record: string;
+  verb: string;
+  from: string;
+  to: string;
+  /** A verdict by the actor who claimed done: stored, but it neither approves nor adds trust. */
+  self: boolean;
+  /** Trust evidence the record adds: the judged actor and domain, or null when it adds none (and why). */
+  trust: { actor: string; domain: string; verdict: string } | { none: string } | null;
+  task: TaskDetail;
+}

@@ -143,8 +143,8 @@ t.test('syntax errors name the problem and where', async (t) => {
 // variables and unknown functions or arities fail at compile/check time. Argument *types* fail when run.
 t.test('unbound variables and unknown functions are rejected at compile time', async (t) => {
   const e = new CelEngine();
-  t.match(e.check('permission', 'records > 10'), { ok: false, error: /^undeclared reference to 'records' at line 1, column 1: the permission context has the variables record, resource, method, path$/ });
-  t.match(e.check('routing', 'resource == "dispatch"'), { ok: false, error: /undeclared reference to 'resource'.*variables record$/ });
+  t.match(e.check('permission', 'records > 10'), { ok: false, error: /^undeclared reference to 'records' at line 1, column 1: the permission context has the variables record, resource, method, path, tasks$/ });
+  t.match(e.check('routing', 'resource == "dispatch"'), { ok: false, error: /undeclared reference to 'resource'.*variables record, tasks$/ });
   t.same(e.check('health_check', 'records > 10 && threads > 1'), { ok: true });
   t.match(e.check('permission', '[1, 2].exists(x, x > limit)'), { ok: false, error: /undeclared reference to 'limit' at line 1, column 22/ });
   t.same(e.check('permission', '[1, 2].exists(x, x > 1) && [3].all(y, [y].exists(z, z == y))'), { ok: true }, 'comprehension variables are in scope');
@@ -177,7 +177,7 @@ t.test('runtime errors are results, not throws', async (t) => {
   t.match(ev('record.body.priority > "3"'), { ok: false, stage: 'evaluate' });
   t.match(ev('1 / 0'), { ok: false, stage: 'evaluate', error: /divide by zero/ });
   t.match(ev('trust(current_actor(), "code") > 0.5', perm({ trust: () => { throw new Error('trust fold not ready'); } })), { ok: false, stage: 'evaluate', error: /trust fold not ready/ });
-  t.match(ev('true', perm({ resource: 'delete_everything' as 'dispatch' })), { ok: false, stage: 'evaluate', error: /resource must be one of record_write record_read thread_read config_read config_write dispatch/ });
+  t.match(ev('true', perm({ resource: 'delete_everything' as 'dispatch' })), { ok: false, stage: 'evaluate', error: /resource must be one of record_write record_read thread_read config_read config_write task_read task_write dispatch/ });
   // || and && absorb errors as CEL specifies.
   t.same(e.evaluateBool('permission', 'record.body.missing == 1 || true', perm()), { ok: true, value: true, type: 'bool' });
   t.same(e.evaluateBool('permission', 'has(record.body.missing) && record.body.missing == 1', perm()), { ok: true, value: false, type: 'bool' });
