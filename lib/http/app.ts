@@ -11,6 +11,7 @@ import { engineRoutes } from './routes/engine.js';
 import { healthRoutes } from './routes/health.js';
 import { instanceRoutes } from './routes/instance.js';
 import { recordRoutes } from './routes/records.js';
+import { taskRoutes } from './routes/tasks.js';
 import { threadRoutes } from './routes/threads.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { trustRoutes } from './routes/trust.js';
@@ -41,6 +42,7 @@ export function createApp(deps: ApiDeps): Koa<ApiState> {
   instanceRoutes(api, deps);
   recordRoutes(api, deps);
   threadRoutes(api, deps);
+  taskRoutes(api, deps);
   engineConfigRoutes(api, deps);
   trustRoutes(api, deps);
   engineRoutes(api, deps);

@@ -2,7 +2,8 @@
 
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
-import type { ReloadState, TokenInfo } from '../kernel/wire.js';
+import type { TaskContent } from '../engine/folds/tasks.js';
+import type { ReloadState, TaskContentState, TokenInfo } from '../kernel/wire.js';
 import type { RecordLog } from '../store/record-log.js';
 import type { AuthGuard } from './auth-guard.js';
 
@@ -41,6 +42,14 @@ interface TokenApi {
   list(): TokenInfo[];
 }
 
+/** Task content files beside the home, as the API sees them; the instance layer supplies the implementation. */
+export interface TaskFilesApi {
+  write(front: { alias: string; thread: string; title: string }, brief: string): { path: string; sha256: string; bytes: number };
+  discard(path: string): void;
+  brief(content: TaskContent): string | undefined;
+  check(content: TaskContent | null): TaskContentState;
+}
+
 interface AuthSettings {
   /** false only with --insecure-localhost. */
   tcpRequiresToken: boolean;
@@ -54,6 +63,7 @@ export interface ApiDeps {
   instance: InstanceView;
   logger: Logger;
   tokens: TokenApi;
+  taskFiles: TaskFilesApi;
   auth: AuthSettings;
   /** Largest request body accepted, in bytes. */
   bodyLimit: number;

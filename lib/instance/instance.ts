@@ -28,6 +28,7 @@ import { inspectMissingStore, refuseEmptyStart, type MissingStore } from './stor
 import { checkServeConfig } from './serve-config.js';
 import { ServiceSet, type Service } from './services.js';
 import { TokenStore } from './tokens.js';
+import { aliasMirrorService, TaskFiles } from './task-files.js';
 import { splVersion } from './version.js';
 
 
@@ -92,11 +93,12 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
     cleanups.push(() => log.close());
     progress(`rebuilding derived state from ${log.recordCount} records`);
     const engine = await Engine.start(log, opts.logger, now, opts.folds ?? []);
-    const { app, authGuard, bind } = createApi(opts, { log, engine, did: identity.did, startedAt, now, phase: () => phase });
+    const taskFiles = new TaskFiles(paths);
+    const { app, authGuard, bind } = createApi(opts, { log, engine, taskFiles, did: identity.did, startedAt, now, phase: () => phase });
     cleanups.push(() => authGuard.close());
     progress(`binding ${bind} and ${paths.socket}`);
     const listeners = await bindListeners(app, opts, bind, cleanups);
-    const services = new ServiceSet(opts.services ?? [], opts.logger.child({ target: 'syncropel_instance::services' }));
+    const services = new ServiceSet([aliasMirrorService(taskFiles), ...(opts.services ?? [])], opts.logger.child({ target: 'syncropel_instance::services' }));
     await services.start({ did: identity.did, paths, config, log, engine, logger: opts.logger, now }, progress);
     cleanups.push(() => services.stop('start-up failed', () => undefined).then(() => undefined));
 
@@ -172,7 +174,7 @@ async function openStore(opts: StartOptions, logger: Logger, now: () => number, 
 
 function createApi(
   opts: StartOptions,
-  s: { log: RecordLog; engine: Engine; did: string; startedAt: number; now: () => number; phase: () => Phase },
+  s: { log: RecordLog; engine: Engine; taskFiles: TaskFiles; did: string; startedAt: number; now: () => number; phase: () => Phase },
 ): { app: ReturnType<typeof createApp>; authGuard: AuthGuard; bind: string } {
   const { paths, config } = opts;
   const authLog = opts.logger.child({ target: 'syncropel_http::auth' });
@@ -187,6 +189,7 @@ function createApi(
     log: s.log,
     engine: s.engine,
     tokens: new TokenStore(paths.apiTokens, s.now),
+    taskFiles: s.taskFiles,
     auth: { tcpRequiresToken: !opts.insecureLocalhost, adminActor: opts.adminActor },
     logger: opts.logger,
     bodyLimit: DEFAULT_BODY_LIMIT,

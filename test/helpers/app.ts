@@ -4,7 +4,7 @@
 // daemon. The integration tests that spawn `spl serve` stay; this is for HTTP behaviour, with a clock the test
 // controls.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import { AuthGuard } from '../../lib/http/auth-guard.js';
 import type { ApiDeps, Phase } from '../../lib/http/context.js';
 import { createListener, listenSocket, listenTcp } from '../../lib/http/server.js';
 import { createLogger } from '../../lib/instance/logger.js';
+import { TaskFiles } from '../../lib/instance/task-files.js';
 import { TokenStore } from '../../lib/instance/tokens.js';
 import { RecordLog } from '../../lib/store/record-log.js';
 import { httpVia, type HttpResult } from './spl.js';
@@ -52,6 +53,7 @@ export async function appHarness(o: AppHarnessOptions = {}): Promise<AppHarness>
   const now = o.now ?? (() => t);
   const lines: Array<Record<string, unknown>> = [];
   const logger = createLogger({ level: 'debug', extra: { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) } }).root;
+  mkdirSync(join(dir, 'data', 'tasks'), { recursive: true });
   const log = await RecordLog.open(join(dir, 'hub.db'), { create: true, now });
   const engine = await Engine.start(log, logger, now, o.folds ?? []);
   const authGuard = new AuthGuard({ logger, now });
@@ -61,6 +63,7 @@ export async function appHarness(o: AppHarnessOptions = {}): Promise<AppHarness>
   const deps: ApiDeps = {
     log, engine, logger, authGuard, now,
     tokens: new TokenStore(join(dir, 'api-tokens.json'), now),
+    taskFiles: new TaskFiles({ dataDir: join(dir, 'data'), tasksDir: join(dir, 'data', 'tasks'), aliasesFile: join(dir, 'data', 'aliases.toml') }),
     auth: { tcpRequiresToken: o.tcpRequiresToken ?? true, adminActor: o.adminActor ?? 'did:sync:user:admin' },
     bodyLimit: o.bodyLimit ?? DEFAULT_BODY_LIMIT,
     instance: {

@@ -104,11 +104,12 @@ t.test('a reactor that throws is logged and the next group still reaches it; app
   await instance.log.append([rec(1)]);
   await instance.log.append([rec(2)]);
   t.same(seen, [], 'both appends resolved while the reactor is still busy with the first group');
-  t.match(instance.engine.reactorStats(), [{ name: 'flaky', pending: 2 }]);
+  const flaky = () => instance.engine.reactorStats().filter((r) => r.name === 'flaky'); // beside the instance's own (the alias mirror)
+  t.match(flaky(), [{ name: 'flaky', pending: 2 }]);
   release();
   await instance.engine.drainReactors();
   t.same(seen, [2], 'the group after the failure is handled');
-  t.match(instance.engine.reactorStats(), [{ name: 'flaky', pending: 0, handled: 1, failures: 1, last_error: 'reactor down' }]);
+  t.match(flaky(), [{ name: 'flaky', pending: 0, handled: 1, failures: 1, last_error: 'reactor down' }]);
   t.ok(readFileSync(join(h.home, 'logs', 'spl.log'), 'utf8').includes('reactor flaky failed on records 1..1: reactor down'));
 });
 

@@ -6,6 +6,8 @@ import { ruleBudgetTally } from '../../engine/cel-rule-budget.js';
 import { celSandbox } from '../../engine/cel-sandbox.js';
 import { engineConfigFold, rulesOf } from '../../engine/folds/engine-config.js';
 import { trustFold, trustScore } from '../../engine/folds/trust.js';
+import { tasksFold } from '../../engine/folds/tasks.js';
+import { taskLookupAt } from '../../engine/tasks.js';
 import { readJson } from '../body.js';
 import type { ApiDeps } from '../context.js';
 import { type Routes } from '../route.js';
@@ -28,7 +30,7 @@ export function engineRoutes(api: Routes, deps: ApiDeps): void {
 
   function bindings(context: CelContext, actor: string, record: CelRecordInput | null, extra: Record<string, unknown> = {}): CelBindings {
     const at = now();
-    return { ...variables(context, actor, record, extra), trust: trustAt(at), now: () => at } as unknown as CelBindings;
+    return { ...variables(context, actor, record, extra), trust: trustAt(at), now: () => at, tasks: taskLookupAt(deps.engine.state(tasksFold), at) } as unknown as CelBindings;
   }
 
   api.get('/v1/engine/expression_cache/stats', 'config_read', (ctx) => {
@@ -56,7 +58,9 @@ export function engineRoutes(api: Routes, deps: ApiDeps): void {
       return;
     }
     const at = now();
-    const result = await celSandbox.evaluate({ context, source: expression, vars: variables(context, ctx.state.actor, record, body), nowMs: at, trust: trustAt(at) });
+    // The evaluation thread gets the tasks as data, and only when the expression can read them.
+    const tasks = /\btasks?\b/.test(expression) ? { tasks: taskLookupAt(deps.engine.state(tasksFold), at).all() } : {};
+    const result = await celSandbox.evaluate({ context, source: expression, vars: { ...variables(context, ctx.state.actor, record, body), ...tasks }, nowMs: at, trust: trustAt(at) });
     if (!result.ok && result.limit !== undefined) throw new CelCostError(result.limit, result.error);
     ctx.body = { object: 'expression', context, expression, ...result };
   });
