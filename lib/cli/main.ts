@@ -18,6 +18,7 @@ const GROUPS: Array<{ words: readonly string[]; load: () => Promise<{ register: 
   { words: ['init', 'serve', 'stop', 'reload', 'restart', 'status', 'version'], load: () => import('./commands/lifecycle.js') },
   { words: ['intend', 'do', 'know', 'learn'], load: () => import('./commands/records.js') },
   { words: ['thread'], load: () => import('./commands/thread.js') },
+  { words: ['task'], load: () => import('./commands/task.js') },
   { words: ['logs'], load: () => import('./commands/logs.js') },
   { words: ['config'], load: () => import('./commands/engine-config.js') },
   { words: ['trust'], load: () => import('./commands/trust.js') },

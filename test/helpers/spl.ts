@@ -59,10 +59,10 @@ export interface RunResult {
 }
 
 /** Runs bin/spl; `wrapper` (e.g. setpriv … --) runs it as another user. */
-export function runSpl(args: string[], env: NodeJS.ProcessEnv, opts: { timeoutMs?: number; input?: string } = {}, wrapper: string[] = []): Promise<RunResult> {
+export function runSpl(args: string[], env: NodeJS.ProcessEnv, opts: { timeoutMs?: number; input?: string; cwd?: string } = {}, wrapper: string[] = []): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const argv = [...wrapper, process.execPath, SPL, ...args];
-    const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'], ...(opts.cwd ? { cwd: opts.cwd } : {}) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
