@@ -19,6 +19,7 @@ import { secretsCheck } from './secrets.js';
 import { socketCheck } from './socket.js';
 import { storeCheck } from './store.js';
 import { systemdCheck } from './systemd.js';
+import { taskContentCheck } from './task-content.js';
 
 /** Top-down: the home and its config first, then the process, then the data, then the host. */
 const CHECKS: ReadonlyArray<Check> = [
@@ -32,6 +33,7 @@ const CHECKS: ReadonlyArray<Check> = [
   storeCheck,
   engineConfigCheck,
   permissionsCheck,
+  taskContentCheck,
   backupsCheck,
   offsiteBackupCheck,
   secretsCheck,

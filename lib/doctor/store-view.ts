@@ -4,9 +4,10 @@
 
 import { ENGINE_CONFIG_THREAD, engineConfigFold, toggleEnabled, type EngineConfigState } from '../engine/folds/engine-config.js';
 import { trustFold, type TrustState } from '../engine/folds/trust.js';
+import { tasksFold, type TasksState } from '../engine/folds/tasks.js';
 import type { Database } from '../store/database.js';
 import { inspectStore, type StoreInspection } from '../store/inspect.js';
-import { scanWhere } from '../store/rows.js';
+import { scanPaged, scanWhere } from '../store/rows.js';
 
 export type StoreView =
   | { state: 'missing'; path: string }
@@ -26,6 +27,8 @@ export type StoreView =
       engineConfig: EngineConfigState;
       /** Folded only when permission enforcement is on (the lockout check needs it then). */
       trust: TrustState | undefined;
+      /** Tasks folded from their INTENDs and edits only: aliases and content hashes are right, statuses are not. */
+      tasks: TasksState;
     };
 
 export async function readStoreView(path: string): Promise<StoreView> {
@@ -42,8 +45,8 @@ export async function readStoreView(path: string): Promise<StoreView> {
     case 'sound': {
       // A file never migrated (schema 0) is shown as empty, whatever tables it has.
       const empty = s.schemaVersion === 0;
-      const { engineConfig, trust } = s.extra ?? noFolds();
-      return { state: 'sound', path, bytes: s.bytes, schemaVersion: s.schemaVersion, records: empty ? 0 : s.records, threads: empty ? 0 : (s.threads ?? 0), instanceDid: s.instanceDid, engineConfig, trust };
+      const { engineConfig, trust, tasks } = s.extra ?? noFolds();
+      return { state: 'sound', path, bytes: s.bytes, schemaVersion: s.schemaVersion, records: empty ? 0 : s.records, threads: empty ? 0 : (s.threads ?? 0), instanceDid: s.instanceDid, engineConfig, trust, tasks };
     }
   }
 }
@@ -51,9 +54,10 @@ export async function readStoreView(path: string): Promise<StoreView> {
 interface DoctorFolds {
   engineConfig: EngineConfigState;
   trust: TrustState | undefined;
+  tasks: TasksState;
 }
 
-const noFolds = (): DoctorFolds => ({ engineConfig: engineConfigFold.init(), trust: undefined });
+const noFolds = (): DoctorFolds => ({ engineConfig: engineConfigFold.init(), trust: undefined, tasks: tasksFold.init() });
 
 /** Engine config, and trust when permission enforcement is on, folded by scanning just their records. */
 async function readFolds(db: Database, found: StoreInspection): Promise<DoctorFolds> {
@@ -70,5 +74,10 @@ async function readFolds(db: Database, found: StoreInspection): Promise<DoctorFo
     });
     trust = t;
   }
-  return { engineConfig, trust };
+  // A task's content hash is set by its INTEND and by LEARN edits: those two acts are all the check needs.
+  let tasks = tasksFold.init();
+  await scanPaged(db, { sql: `act IN ('INTEND', 'LEARN')`, params: [] }, 0, (r) => {
+    tasks = tasksFold.apply(tasks, r);
+  });
+  return { engineConfig, trust, tasks };
 }
