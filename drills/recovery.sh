@@ -11,7 +11,11 @@ $SPL serve --port "$PORT" >/dev/null
 for i in $(seq 1 12); do $SPL intend "recovery drill record $i" >/dev/null; done
 $SPL config add-rule drill-route --expression 'record.act == "INTEND"' --priority 5 >/dev/null
 $SPL config add-permission-rule drill-admin --expression 'current_actor() == "did:sync:user:drill"' --priority 100 >/dev/null
-echo "# MY-001" > "$HOME/.syncro-data/tasks/MY-001.md"
+$SPL task add "Recovery drill task" --alias MY-001 --domain ops --body "# MY-001" >/dev/null
+$SPL task add "A second task" --body "the second brief" >/dev/null
+$SPL task start MY-001 >/dev/null
+TASKS=$($SPL task list --all -o json | json 'v.map(t=>[t.alias,t.status,t.title])')
+HASHES=$(for a in MY-001 TASK-0001; do $SPL task show "$a" -o json | json 'v.alias+"="+v.content.sha256'; done)
 RECORDS=$($SPL status -o json | json 'v.records')
 RULES=$($SPL config list-rules -o json | json 'v.map(r=>[r.topic,r.name,r.priority,r.expression])')
 $SPL stop >/dev/null
@@ -39,7 +43,11 @@ $SPL serve --port "$PORT" >/dev/null
 $SPL status
 check "record count restored" "$($SPL status -o json | json 'v.records')" "$RECORDS"
 check "rules rebuilt from the restored log" "$($SPL config list-rules -o json | json 'v.map(r=>[r.topic,r.name,r.priority,r.expression])')" "$RULES"
-check "task content restored" "$(cat "$HOME/.syncro-data/tasks/MY-001.md")" "# MY-001"
+check "task content restored" "$(tail -n 1 "$HOME/.syncro-data/tasks/MY-001.md")" "# MY-001"
+check "tasks rebuilt from the restored log" "$($SPL task list --all -o json | json 'v.map(t=>[t.alias,t.status,t.title])')" "$TASKS"
+check "each restored content file has the sha256 its records hold" "$(for a in MY-001 TASK-0001; do $SPL task show "$a" -o json | json 'v.alias+"="+v.content.sha256+":"+v.content.state'; done)" "$(echo "$HASHES" | sed 's/$/:ok/')"
+check "the alias map came back with the tarball" "$(grep -c '^"' "$HOME/.syncro-data/aliases.toml")" 2
+check "spl doctor's task-content row" "$($SPL doctor -o json | json 'v.checks.find(c=>c.id==="task-content").status')" ok
 check "health answers" "$(curl -fsS "http://127.0.0.1:$PORT/health" | json 'v.status')" ok
 $SPL stop >/dev/null
 finish "recovery drill"
