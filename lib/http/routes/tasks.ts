@@ -24,12 +24,14 @@ export function summarize(task: Task, nowMs: number): TaskSummary {
   };
 }
 
-/** Highest priority first, then by alias prefix and number. */
-function byPriority(a: Task, b: Task): number {
-  if (a.priority !== b.priority) return b.priority - a.priority;
-  const [pa, na] = a.alias.split('-');
-  const [pb, nb] = b.alias.split('-');
-  return pa === pb ? Number(na) - Number(nb) : pa! < pb! ? -1 : 1;
+/** Highest priority first, then by alias prefix and number (keys computed once, not per comparison). */
+function byPriority(tasks: Iterable<Task>): Task[] {
+  const keyed = [...tasks].map((t) => {
+    const dash = t.alias.lastIndexOf('-');
+    return { t, prefix: t.alias.slice(0, dash), n: Number(t.alias.slice(dash + 1)) };
+  });
+  keyed.sort((a, b) => b.t.priority - a.t.priority || (a.prefix === b.prefix ? a.n - b.n : a.prefix < b.prefix ? -1 : 1));
+  return keyed.map((k) => k.t);
 }
 
 function optString(b: Body, key: string): string | undefined {
@@ -144,7 +146,7 @@ function readRoutes(api: Routes, ta: TaskApi): void {
     const all = ctx.query.all === 'true';
     const at = ta.now();
     const data: TaskSummary[] = [];
-    for (const t of [...ta.state().byThread.values()].sort(byPriority)) {
+    for (const t of byPriority(ta.state().byThread.values())) {
       if (status !== undefined ? t.status !== status : !all && CLOSED_STATUSES.includes(t.status)) continue;
       if (domain !== undefined && t.domain !== domain) continue;
       data.push(summarize(t, at));
