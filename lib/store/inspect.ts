@@ -42,6 +42,8 @@ interface InspectOptions<T> {
    * highest sequence is read, cheap enough to run over every backup file in a directory.
    */
   verify?: boolean;
+  /** Read the schema version and nothing more (records stay 0): what `spl version` reports, at the least cost. */
+  schemaOnly?: boolean;
   busyTimeoutMs?: number;
   /** Further reads on the open read-only connection of a sound store; the result comes back as `extra`. */
   read?: (db: Database, found: StoreInspection) => Promise<T>;
@@ -82,9 +84,10 @@ async function inspectOpen<T>(db: Database, path: string, bytes: number, opts: I
     if (problems.length > 0) return { ...nothingKnown(path, bytes), state: 'corrupt', problems };
   }
   const schemaVersion = await storedSchemaVersion(db);
+  const state = schemaVersion > SCHEMA_VERSION ? 'too-new' : 'sound';
+  if (opts.schemaOnly && !opts.verify) return { ...nothingKnown(path, bytes), state, schemaVersion, problems: [] };
   const counts = opts.verify ? await recordCounts(db) : { records: await highestSequence(db), threads: undefined };
   const instanceDid = schemaVersion > 0 ? await getMeta(db, 'instance_did') : undefined;
-  const state = schemaVersion > SCHEMA_VERSION ? 'too-new' : 'sound';
   const found: StoreInspection = { state, path, bytes, schemaVersion, ...counts, instanceDid, problems: [] };
   return state === 'sound' && opts.read ? { ...found, extra: await opts.read(db, found) } : found;
 }

@@ -103,7 +103,7 @@ function registerInfo(prog: Sade): void {
 /** The binary's version and the store's schema version, read without a quick_check (status and doctor check the store). */
 async function version(ctx: CommandContext): Promise<void> {
   // The store driver is loaded only when there is a store to read.
-  const store = existsSync(ctx.config.storePath) ? await (await import('../../store/inspect.js')).inspectStore(ctx.config.storePath) : undefined;
+  const store = existsSync(ctx.config.storePath) ? await (await import('../../store/inspect.js')).inspectStore(ctx.config.storePath, { schemaOnly: true }) : undefined;
   const readable = store !== undefined && (store.state === 'sound' || store.state === 'too-new');
   const storeVersion = readable ? store.schemaVersion : null;
   if (ctx.json) return printJson({ version: splVersion(), schema_version: SCHEMA_VERSION, store: ctx.config.storePath, store_schema_version: storeVersion });
