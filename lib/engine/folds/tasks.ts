@@ -4,6 +4,7 @@
 // straight to /v1/records, or losing a race) changes nothing here either and shows in the history as such.
 
 import type { StoredRecord } from '../../kernel/record.js';
+import type { TaskAttemptView } from '../../kernel/wire.js';
 import type { Fold } from '../fold.js';
 
 export const TASK_STATUSES = ['inbox', 'active', 'review', 'approved', 'blocked', 'deferred', 'rejected', 'failed', 'cancelled'] as const;
@@ -80,14 +81,8 @@ export interface TaskHistoryEntry {
   note?: string;
 }
 
-/** A dispatch attempt on the task; written by the dispatcher. */
-export interface TaskAttempt {
-  record: string;
-  at: string;
-  success: boolean;
-  cost_usd: number | null;
-  failure_reason: string | null;
-}
+/** A dispatch attempt on the task (the API's shape: the fold keeps exactly what GET /v1/tasks/:ref shows). */
+export type TaskAttempt = TaskAttemptView;
 
 export interface Task {
   thread: string;
