@@ -177,6 +177,7 @@ export interface TaskContentState {
   detail?: string;
 }
 
+/** One record on a task's thread; `to` equals `from` when it changed nothing, and `note` says why. */
 export interface TaskHistoryView {
   sequence: number;
   clock: number;

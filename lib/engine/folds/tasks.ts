@@ -4,7 +4,7 @@
 // straight to /v1/records, or losing a race) changes nothing here either and shows in the history as such.
 
 import type { StoredRecord } from '../../kernel/record.js';
-import type { TaskAttemptView } from '../../kernel/wire.js';
+import type { TaskAttemptView, TaskDetail, TaskHistoryView } from '../../kernel/wire.js';
 import type { Fold } from '../fold.js';
 
 export const TASK_STATUSES = ['inbox', 'active', 'review', 'approved', 'blocked', 'deferred', 'rejected', 'failed', 'cancelled'] as const;
@@ -57,28 +57,12 @@ export interface TaskContent {
   record: string;
 }
 
-export interface TaskClaim {
-  actor: string;
-  record: string;
-  summary: string | null;
-  domain: string | null;
-  commit: string | null;
-  forced: boolean;
-}
+export type TaskClaim = NonNullable<TaskDetail['claim']>;
 
-export interface TaskHistoryEntry {
-  sequence: number;
-  clock: number;
-  act: string;
-  actor: string;
-  topic: string;
-  record: string;
-  at: string;
+/** One record on the task's thread, as GET /v1/tasks/:ref shows it; `to` equals `from` when it changed nothing. */
+export interface TaskHistoryEntry extends TaskHistoryView {
   from: TaskStatus;
-  /** The status after this record; equal to `from` when it changed nothing. */
   to: TaskStatus;
-  /** Why a transition record changed nothing (a self-approval, a status it may not leave). */
-  note?: string;
 }
 
 /** A dispatch attempt on the task (the API's shape: the fold keeps exactly what GET /v1/tasks/:ref shows). */
