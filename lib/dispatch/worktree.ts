@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
-export interface TreeState {
+interface TreeState {
   /** The top of the working tree, or null when the directory is in no git repository. */
   top: string | null;
   head: string | null;
@@ -21,7 +21,7 @@ function git(cwd: string, args: string[]): { ok: boolean; out: string; err: stri
 }
 
 /** A task's worktree: `<repo>-<ALIAS>` in the repository's parent directory. */
-export function worktreePath(repo: string, alias: string): string {
+function worktreePath(repo: string, alias: string): string {
   const top = resolve(repo);
   return join(dirname(top), `${basename(top)}-${alias}`);
 }

@@ -43,7 +43,7 @@ interface TokenApi {
 }
 
 /** Task content files beside the home, as the API sees them; the instance layer supplies the implementation. */
-export interface TaskFilesApi {
+interface TaskFilesApi {
   write(front: { alias: string; thread: string; title: string }, brief: string): { path: string; sha256: string; bytes: number };
   discard(path: string): void;
   brief(content: TaskContent): string | undefined;

@@ -14,7 +14,7 @@ import { temporaryName } from '../store/backup-names.js';
 import type { HomePaths } from './home.js';
 import type { Service } from './services.js';
 
-export interface WrittenContent {
+interface WrittenContent {
   path: string;
   sha256: string;
   bytes: number;
@@ -23,12 +23,12 @@ export interface WrittenContent {
 const RESTORE = 'restore the data directory from your off-host backup (the runbook\'s syncro-data.<date>.tar.gz, or spl backup restore for the store)';
 
 /** The file a task's brief is written to, relative to the data directory. */
-export function contentPath(alias: string): string {
+function contentPath(alias: string): string {
   return `tasks/${alias}.md`;
 }
 
 /** The file: front matter naming the task, then the brief as given. */
-export function renderContent(front: { alias: string; thread: string; title: string }, brief: string): string {
+function renderContent(front: { alias: string; thread: string; title: string }, brief: string): string {
   const body = brief.endsWith('\n') || brief === '' ? brief : brief + '\n';
   return `---\nalias: ${front.alias}\nthread: ${front.thread}\ntitle: ${JSON.stringify(front.title)}\n---\n\n${body}`;
 }

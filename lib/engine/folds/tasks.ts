@@ -14,7 +14,7 @@ export type TaskStatus = (typeof TASK_STATUSES)[number];
 export const CLOSED_STATUSES: readonly TaskStatus[] = ['approved', 'cancelled'];
 
 /** What a transition record looks like, which statuses it may leave, and where it goes. */
-export interface TaskVerb {
+interface TaskVerb {
   topic: string;
   act: 'DO' | 'KNOW';
   from: readonly TaskStatus[];
@@ -44,7 +44,7 @@ export const TASK_COMMENT = 'task_comment';
 export const ALIAS = /^([A-Z][A-Z0-9]{0,7})-([0-9]{1,6})$/;
 export const DEFAULT_PREFIX = 'TASK';
 
-export function formatAlias(prefix: string, n: number): string {
+function formatAlias(prefix: string, n: number): string {
   return `${prefix}-${String(n).padStart(4, '0')}`;
 }
 
@@ -57,16 +57,16 @@ export interface TaskContent {
   record: string;
 }
 
-export type TaskClaim = NonNullable<TaskDetail['claim']>;
+type TaskClaim = NonNullable<TaskDetail['claim']>;
 
 /** One record on the task's thread, as GET /v1/tasks/:ref shows it; `to` equals `from` when it changed nothing. */
-export interface TaskHistoryEntry extends TaskHistoryView {
+interface TaskHistoryEntry extends TaskHistoryView {
   from: TaskStatus;
   to: TaskStatus;
 }
 
 /** A dispatch attempt on the task (the API's shape: the fold keeps exactly what GET /v1/tasks/:ref shows). */
-export type TaskAttempt = TaskAttemptView;
+type TaskAttempt = TaskAttemptView;
 
 export interface Task {
   thread: string;
@@ -107,7 +107,7 @@ function contentOf(body: Record<string, unknown>, record: string): TaskContent |
 }
 
 /** The verb a record on a task thread performs, or undefined for one that is no transition. */
-export function verbOf(r: StoredRecord): TaskVerbName | undefined {
+function verbOf(r: StoredRecord): TaskVerbName | undefined {
   const topic = r.body.topic;
   if (topic === 'task_verdict') return r.body.verdict === 'accept' ? 'approve' : r.body.verdict === 'reject' ? 'reject' : undefined;
   for (const [name, v] of Object.entries(TASK_VERBS)) if (v.topic === topic && v.act === r.act) return name as TaskVerbName;

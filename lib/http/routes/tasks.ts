@@ -16,7 +16,7 @@ import { type Routes } from '../route.js';
 
 type Body = Record<string, unknown>;
 
-export function summarize(task: Task, nowMs: number): TaskSummary {
+function summarize(task: Task, nowMs: number): TaskSummary {
   return {
     object: 'task', alias: task.alias, thread: task.thread, title: task.title, status: task.status, priority: task.priority,
     domain: task.domain, labels: task.labels, assigned_to: task.assigned_to, created_by: task.created_by,
