@@ -102,7 +102,7 @@ function refuse(task: Task, why: string): SplError {
  * The record a transition writes, after checking it is allowed, has its reason, and (for a verdict) whose claim
  * it judges. `self` is true for a verdict by the actor who claimed done: stored, but it decides nothing.
  */
-export function planTransition(task: Task, actor: string, req: TransitionRequest): { draft: TaskDraft; verb: TaskVerbName; to: TaskStatus; self: boolean } {
+export function planTransition(task: Task, actor: string, req: TransitionRequest): { draft: TaskDraft; verb: TaskVerbName; self: boolean } {
   const { verb, start } = verbFor(task, req.to);
   const t = transitionOf(task.status, verb, start);
   if ('refused' in t) throw refuse(task, t.refused);
@@ -111,13 +111,14 @@ export function planTransition(task: Task, actor: string, req: TransitionRequest
   if (spec.reason && reason === '') throw new SplError('INVALID_REQUEST', `${verb} needs a reason`, { field: 'reason', fix: `spl task ${verb} ${task.alias} --reason "…"` });
   if (req.assign !== undefined && !isDid(req.assign)) throw new SplError('INVALID_REQUEST', `assign must be a DID (got ${req.assign})`, { field: 'assign' });
   const body: Record<string, unknown> = { topic: spec.topic, alias: task.alias, ...(reason ? { reason } : {}) };
-  let self = false;
+  const verdict = verb === 'approve' || verb === 'reject';
+  const self = verdict && task.claim?.actor === actor;
   if (verb === 'done') Object.assign(body, doneBody(task, req));
-  if (verb === 'approve' || verb === 'reject') self = Object.assign(body, verdictBody(task, actor, verb, req)).self === true;
+  if (verdict) Object.assign(body, verdictBody(task, actor, verb, req));
   if (verb === 'reopen' && start) body.start = true;
   if ((verb === 'start' || start) && req.assign) body.assign = req.assign;
   const draft: TaskDraft = { thread: task.thread, actor, act: spec.act, body };
-  return { draft, verb, to: self ? task.status : t.to, self };
+  return { draft, verb, self };
 }
 
 function doneBody(task: Task, req: TransitionRequest): Record<string, unknown> {
