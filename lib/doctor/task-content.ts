@@ -25,7 +25,13 @@ export const taskContentCheck: Check = {
       const state = files.check(t.content);
       if (state.state !== 'ok' && state.state !== 'none') problems.push({ alias: t.alias, state });
     }
-    if (problems.length === 0) return ok(`${plural(tasks.length, 'task content file')} in ${ctx.paths.tasksDir} match their records`);
+    if (problems.length === 0) {
+      // The backup tar carries aliases.toml: a mirror the instance could not write leaves the tarball without it.
+      if (!files.aliasesMirrored(store.tasks)) {
+        return warn(`${plural(tasks.length, 'task content file')} match their records, but ${ctx.paths.aliasesFile} does not hold the alias map the records give (the instance could not write it; see its log)`, (await ctx.running()) ? 'spl restart (the instance rewrites it at start and whenever a task is added)' : 'spl serve (the instance rewrites it at start)');
+      }
+      return ok(`${plural(tasks.length, 'task content file')} in ${ctx.paths.tasksDir} match their records, and aliases.toml mirrors the alias map`);
+    }
     const named = problems.slice(0, NAMED).map((p) => `${p.alias} ${p.state.state === 'changed' ? 'changed outside spl' : p.state.state}`).join(', ');
     const more = problems.length > NAMED ? ` and ${problems.length - NAMED} more` : '';
     const summary = `${problems.length} of ${plural(tasks.length, 'task content file')} do not match their records: ${named}${more}`;

@@ -65,6 +65,12 @@ function writeAtomically(file: string, text: string): void {
   syncDir(dirname(file));
 }
 
+/** aliases.toml: a header, then one `"ALIAS" = "th_…"` line per task, in alias order. */
+function renderAliases(state: TasksState): string {
+  const lines = [...state.byAlias].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([alias, thread]) => `"${alias}" = "${thread}"\n`);
+  return `# Task alias → thread id, mirrored by spl from the record log (the records are the authority; this copy is\n# for backups and for people). spl rewrites it whenever a task is added; edits here are not read.\n${lines.join('')}`;
+}
+
 export class TaskFiles {
   constructor(private readonly paths: Pick<HomePaths, 'dataDir' | 'tasksDir' | 'aliasesFile'>) {}
 
@@ -110,18 +116,19 @@ export class TaskFiles {
     return { ...base, state: 'changed', actual_sha256: actual, detail: `content changed outside spl: ${file} has sha256 ${actual.slice(0, 12)}…, the record ${content.record.slice(0, 12)}… says ${content.sha256.slice(0, 12)}…; record the new text with spl task edit, or ${RESTORE}` };
   }
 
+  /** Whether aliases.toml holds exactly the alias map the records give. */
+  aliasesMirrored(state: TasksState): boolean {
+    try {
+      return readFileSync(this.paths.aliasesFile, 'utf8') === renderAliases(state);
+    } catch {
+      return false;
+    }
+  }
+
   /** Rewrites aliases.toml from the alias map when it differs; returns whether it did. */
   mirrorAliases(state: TasksState): boolean {
-    const lines = [...state.byAlias].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([alias, thread]) => `"${alias}" = "${thread}"`);
-    const text = `# Task alias → thread id, mirrored by spl from the record log (the records are the authority; this copy is\n# for backups and for people). spl rewrites it whenever a task is added; edits here are not read.\n${lines.join('\n')}${lines.length ? '\n' : ''}`;
-    let current: string | undefined;
-    try {
-      current = readFileSync(this.paths.aliasesFile, 'utf8');
-    } catch {
-      current = undefined;
-    }
-    if (current === text) return false;
-    writeAtomically(this.paths.aliasesFile, text);
+    if (this.aliasesMirrored(state)) return false;
+    writeAtomically(this.paths.aliasesFile, renderAliases(state));
     return true;
   }
 }

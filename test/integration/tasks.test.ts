@@ -115,7 +115,12 @@ t.test('content files are checked against their records by task show and spl doc
   t.match(readFileSync(join(data, 'tasks', 'TASK-0001.md'), 'utf8'), /^---\nalias: TASK-0001\nthread: th_[0-9a-f]{64}\ntitle: "Keep me"\n---\n\nthe brief\n$/);
   t.match(readFileSync(join(data, 'aliases.toml'), 'utf8'), /"TASK-0001" = "th_[0-9a-f]{64}"\n"TASK-0002" = "th_[0-9a-f]{64}"\n$/, 'the alias map is mirrored for the backup tar');
   let doctor = JSON.parse((await spl(['doctor', '-o', 'json'])).stdout).checks.find((c: { id: string }) => c.id === 'task-content');
-  t.match(doctor, { status: 'ok', summary: /2 task content files in .* match their records/ });
+  t.match(doctor, { status: 'ok', summary: /2 task content files in .* match their records, and aliases.toml mirrors the alias map/ });
+  const mirror = readFileSync(join(data, 'aliases.toml'), 'utf8');
+  writeFileSync(join(data, 'aliases.toml'), '"TASK-0001" = "th_stale"\n');
+  doctor = JSON.parse((await spl(['doctor', '-o', 'json'])).stdout).checks.find((c: { id: string }) => c.id === 'task-content');
+  t.match(doctor, { status: 'warn', summary: /aliases\.toml does not hold the alias map the records give/, fix: /spl restart/ }, 'a stale alias mirror is noticed');
+  writeFileSync(join(data, 'aliases.toml'), mirror);
 
   appendFileSync(join(data, 'tasks', 'TASK-0001.md'), 'edited by hand\n');
   rmSync(join(data, 'tasks', 'TASK-0002.md'));
