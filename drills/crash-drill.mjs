@@ -18,6 +18,7 @@ import { Agent, request } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mulberry32 } from './prng.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'spl');
@@ -69,15 +70,6 @@ const BACKUP_TIMEOUT_MS = 60_000;
 // Seeded PRNG (mulberry32): every random choice comes from here, drawn in a fixed order per cycle, so a seed
 // replays the same schedule of kill kinds and delays (what the machine does in between still varies).
 
-function mulberry32(a) {
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = mulberry32(SEED);
 const between = (u, lo, hi) => Math.round(lo + u * (hi - lo));
 

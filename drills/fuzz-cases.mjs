@@ -11,19 +11,10 @@
 //   answer     'required' (a response must come), 'optional' (the server may also just close), or 'none'.
 
 import { buildRequest } from './fuzz-http.mjs';
+import { mulberry32 } from './prng.mjs';
 
 // ---------------------------------------------------------------------------------------------------------------
-// PRNG
-
-export function mulberry32(a) {
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// PRNG (mulberry32 from prng.mjs) and hashing
 
 function hash32(a, b) {
   let h = (a ^ 0x9e3779b9) >>> 0;

@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { mulberry32 } from '../../drills/prng.mjs';
 import { fmt, httpJson, makeHome, median, runSpl, sleep } from './lib.js';
 
 export const TARGET = 1 / 1.5;
@@ -29,17 +30,6 @@ const ACTORS = Array.from({ length: 12 }, (_, i) => `did:sync:user:rss${i}`);
 const DOMAINS = ['code_review', 'deploy', 'triage', 'docs'];
 const WORDS = 'the build failed on arm64 because the cache key ignored the lockfile so we pinned node and reran the suite which passed after retry review found a race in the reconnect path fixed by holding the lock across the flush'.split(' ');
 
-/** Deterministic PRNG (mulberry32): the same stores every run, varied enough that no two bodies are alike. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const threadId = (t) => 'th_' + (t + 1).toString(16).padStart(64, '0');
 
@@ -97,7 +87,7 @@ async function fill(h, n, problems, log) {
   if (up.code !== 0) throw new Error(`spl serve failed: ${up.stderr}${up.stdout}`);
   const socket = { socketPath: join(h.home, 'run', 'spl.sock') };
   const before = (await httpJson(socket, 'GET', '/health')).body.records;
-  const rand = prng(n);
+  const rand = mulberry32(n); // the same stores every run, varied enough that no two bodies are alike
   const openings = new Map();
   for (let start = 0; start < n; start += BATCH) {
     const batch = Array.from({ length: Math.min(BATCH, n - start) }, (_, j) => recordAt(start + j, rand, openings));
