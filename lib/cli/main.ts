@@ -18,7 +18,12 @@ const GROUPS: Array<{ words: readonly string[]; load: () => Promise<{ register: 
   { words: ['init', 'serve', 'stop', 'reload', 'restart', 'status', 'version'], load: () => import('./commands/lifecycle.js') },
   { words: ['intend', 'do', 'know', 'learn'], load: () => import('./commands/records.js') },
   { words: ['thread'], load: () => import('./commands/thread.js') },
-  { words: ['task'], load: () => import('./commands/task.js') },
+  { words: ['task'], load: async () => {
+    const [task, dispatch] = await Promise.all([import('./commands/task.js'), import('./commands/task-dispatch.js')]);
+    return { register: (prog: Sade) => { task.register(prog); dispatch.register(prog); } };
+  } },
+  { words: ['adapter'], load: () => import('./commands/adapter.js') },
+  { words: ['run'], load: () => import('./commands/run.js') },
   { words: ['logs'], load: () => import('./commands/logs.js') },
   { words: ['config'], load: () => import('./commands/engine-config.js') },
   { words: ['trust'], load: () => import('./commands/trust.js') },

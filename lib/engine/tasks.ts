@@ -27,6 +27,8 @@ export interface TaskSpec {
   assign?: string;
   alias?: string;
   prefix?: string;
+  /** Filed by spl run: the reconciler routes it (to `to` when given) and dispatches it. */
+  run?: { to?: string; timeoutSecs?: number };
 }
 
 /** The targets POST /v1/tasks/:ref/transitions accepts, and the verb each one is. */
@@ -54,6 +56,7 @@ const PREFIX = /^[A-Z][A-Z0-9]{0,7}$/;
 export function planTask(state: TasksState, spec: TaskSpec): { alias: string } {
   if (typeof spec.title !== 'string' || spec.title.trim() === '') throw new SplError('INVALID_REQUEST', 'a task needs a title', { field: 'title' });
   if (spec.assign !== undefined && !isDid(spec.assign)) throw new SplError('INVALID_REQUEST', `assign must be a DID (got ${spec.assign})`, { field: 'assign' });
+  if (spec.run?.to !== undefined && !isDid(spec.run.to)) throw new SplError('INVALID_REQUEST', `to must be a DID (got ${spec.run.to})`, { field: 'to' });
   if (spec.priority !== undefined && !Number.isInteger(spec.priority)) throw new SplError('INVALID_REQUEST', `priority must be a whole number (got ${String(spec.priority)})`, { field: 'priority' });
   if (spec.alias !== undefined) {
     const alias = spec.alias.toUpperCase();
@@ -78,6 +81,7 @@ export function taskIntend(thread: string, actor: string, alias: string, spec: T
       ...(spec.repo ? { repo: spec.repo } : {}),
       ...(spec.criteria?.length ? { criteria: spec.criteria } : {}),
       ...(spec.assign ? { assign: spec.assign } : {}),
+      ...(spec.run ? { run: true, goal: spec.title.trim(), ...(spec.run.to ? { to: spec.run.to } : {}), ...(spec.run.timeoutSecs ? { timeout_secs: spec.run.timeoutSecs } : {}) } : {}),
       content,
     },
   };

@@ -7,6 +7,7 @@ import { errorEnvelope } from './errors.js';
 import { refuseAmbiguousPaths } from './paths.js';
 import { Routes, type RouteSpec } from './route.js';
 import { engineConfigRoutes } from './routes/engine-config.js';
+import { dispatchRoutes } from './routes/dispatch.js';
 import { engineRoutes } from './routes/engine.js';
 import { healthRoutes } from './routes/health.js';
 import { instanceRoutes } from './routes/instance.js';
@@ -43,6 +44,7 @@ export function createApp(deps: ApiDeps): Koa<ApiState> {
   recordRoutes(api, deps);
   threadRoutes(api, deps);
   taskRoutes(api, deps);
+  dispatchRoutes(api, deps);
   engineConfigRoutes(api, deps);
   trustRoutes(api, deps);
   engineRoutes(api, deps);

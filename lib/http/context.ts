@@ -3,7 +3,8 @@
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
 import type { TaskContent } from '../engine/folds/tasks.js';
-import type { ReloadState, TaskContentState, TokenInfo } from '../kernel/wire.js';
+import type { DispatchReply, ReloadState, TaskContentState, TaskDispatchLive, TokenInfo } from '../kernel/wire.js';
+import type { DispatchRequest } from '../dispatch/plan.js';
 import type { RecordLog } from '../store/record-log.js';
 import type { AuthGuard } from './auth-guard.js';
 
@@ -50,6 +51,14 @@ interface TaskFilesApi {
   check(content: TaskContent | null): TaskContentState;
 }
 
+/** The dispatcher as the API sees it (absent where an app serves without one, as in some tests). */
+export interface DispatchApi {
+  request(req: DispatchRequest): Promise<DispatchReply>;
+  interrupt(ref: string, by: string): Promise<{ alias: string; state: 'running' | 'queued'; sub_thread: string; pid: number | null }>;
+  liveOf(taskThread: string): TaskDispatchLive | null;
+  load(did: string): { running: number; queued: number };
+}
+
 interface AuthSettings {
   /** false only with --insecure-localhost. */
   tcpRequiresToken: boolean;
@@ -64,6 +73,7 @@ export interface ApiDeps {
   logger: Logger;
   tokens: TokenApi;
   taskFiles: TaskFilesApi;
+  dispatch?: DispatchApi;
   auth: AuthSettings;
   /** Largest request body accepted, in bytes. */
   bodyLimit: number;

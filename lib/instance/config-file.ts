@@ -26,6 +26,8 @@ export interface InstanceConfig {
   backup: { dest: string | undefined; keepDays: number };
   /** [server] headers_timeout_secs, request_timeout_secs: how long a client may take to send its request. */
   timeouts: { headersSecs: number; requestSecs: number };
+  /** [dispatch] kill_grace_secs: SIGTERM → SIGKILL for a worker's group, and how long it may linger after its result. */
+  dispatch: { killGraceSecs: number };
 }
 
 export interface InstanceConfigOverrides {
@@ -64,6 +66,11 @@ level = "info"
 [backup]
 # dest = "/var/backups/syncropel"
 keep_days = 14
+
+[dispatch]
+# A worker's process group gets SIGTERM, then SIGKILL after kill_grace_secs; a worker that lingers after its
+# result line is ended after the same grace period.
+# kill_grace_secs = 5
 `;
 
 function bad(key: string, message: string, file: string): SplError {
@@ -123,6 +130,7 @@ const CONFIG_KEYS: Record<string, readonly string[]> = {
   log: ['level'],
   fleet: ['coordinator_url', 'heartbeat_interval_secs', 'advertised_endpoint', 'token'],
   backup: ['dest', 'keep_days'],
+  dispatch: ['kill_grace_secs'],
 };
 
 function rejectUnknownKeys(doc: Table, file: string): void {
@@ -182,6 +190,7 @@ export function loadInstanceConfig(paths: HomePaths, env: Env = process.env, fla
   const log = table(doc, 'log', file);
   const fleet = table(doc, 'fleet', file);
   const backup = table(doc, 'backup', file);
+  const dispatch = table(doc, 'dispatch', file);
 
   const fileActor = str(identity, 'actor', 'identity', file);
   if (fileActor !== undefined && !isDid(fileActor)) throw bad('identity.actor', 'must be a DID such as did:sync:user:alice', file);
@@ -218,6 +227,7 @@ export function loadInstanceConfig(paths: HomePaths, env: Env = process.env, fla
       keepDays: int(backup, 'keep_days', 'backup', file, 1, 3650) ?? 14,
     },
     timeouts: { headersSecs, requestSecs },
+    dispatch: { killGraceSecs: int(dispatch, 'kill_grace_secs', 'dispatch', file, 1, 300) ?? 5 },
   };
 }
 

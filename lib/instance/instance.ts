@@ -30,6 +30,10 @@ import { ServiceSet, type Service } from './services.js';
 import { TokenStore } from './tokens.js';
 import { aliasMirrorService, TaskFiles } from './task-files.js';
 import { splVersion } from './version.js';
+import { adaptersFold } from '../dispatch/adapters.js';
+import { Dispatcher, type DispatcherOptions } from '../dispatch/dispatcher.js';
+import { Reconciler } from '../dispatch/reconciler.js';
+import { dispatchesFold } from '../dispatch/records.js';
 
 
 export { checkServeConfig, MAX_SOCKET_PATH } from './serve-config.js';
@@ -59,6 +63,8 @@ interface StartOptions {
   services?: readonly Service[];
   /** Told each shutdown step as it begins (sd_notify STATUS= and EXTEND_TIMEOUT_USEC=). */
   stopProgress?: (step: string) => void;
+  /** The dispatcher's memory source and timings (tests inject them). */
+  dispatch?: Pick<DispatcherOptions, 'memory' | 'graceMs' | 'memoryRecheckMs'>;
 }
 
 export interface RunningInstance {
@@ -92,13 +98,19 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
     const { identity, log } = await openStore(opts, logger, now, progress);
     cleanups.push(() => log.close());
     progress(`rebuilding derived state from ${log.recordCount} records`);
-    const engine = await Engine.start(log, opts.logger, now, opts.folds ?? []);
+    const engine = await Engine.start(log, opts.logger, now, [adaptersFold, dispatchesFold, ...(opts.folds ?? [])] as ReadonlyArray<Fold<unknown>>);
     const taskFiles = new TaskFiles(paths);
-    const { app, authGuard, bind } = createApi(opts, { log, engine, taskFiles, did: identity.did, startedAt, now, phase: () => phase });
+    const dispatcher = new Dispatcher({
+      did: identity.did, log, engine, logger: opts.logger, now, dataDir: paths.dataDir, secretsDir: paths.secretsDir,
+      briefOf: (t) => (t.content ? taskFiles.brief(t.content) : undefined), contentOf: (t) => taskFiles.check(t.content),
+      graceMs: config.dispatch.killGraceSecs * 1000, ...opts.dispatch,
+    });
+    const reconciler = new Reconciler({ did: identity.did, log, engine, dispatcher, logger: opts.logger, now });
+    const { app, authGuard, bind } = createApi(opts, { log, engine, taskFiles, dispatcher, did: identity.did, startedAt, now, phase: () => phase });
     cleanups.push(() => authGuard.close());
     progress(`binding ${bind} and ${paths.socket}`);
     const listeners = await bindListeners(app, opts, bind, cleanups);
-    const services = new ServiceSet([aliasMirrorService(taskFiles), ...(opts.services ?? [])], opts.logger.child({ target: 'syncropel_instance::services' }));
+    const services = new ServiceSet([aliasMirrorService(taskFiles), reconciler, dispatcher, ...(opts.services ?? [])], opts.logger.child({ target: 'syncropel_instance::services' }));
     await services.start({ did: identity.did, paths, config, log, engine, logger: opts.logger, now }, progress);
     cleanups.push(() => services.stop('start-up failed', () => undefined).then(() => undefined));
 
@@ -174,7 +186,7 @@ async function openStore(opts: StartOptions, logger: Logger, now: () => number, 
 
 function createApi(
   opts: StartOptions,
-  s: { log: RecordLog; engine: Engine; taskFiles: TaskFiles; did: string; startedAt: number; now: () => number; phase: () => Phase },
+  s: { log: RecordLog; engine: Engine; taskFiles: TaskFiles; dispatcher: Dispatcher; did: string; startedAt: number; now: () => number; phase: () => Phase },
 ): { app: ReturnType<typeof createApp>; authGuard: AuthGuard; bind: string } {
   const { paths, config } = opts;
   const authLog = opts.logger.child({ target: 'syncropel_http::auth' });
@@ -190,6 +202,7 @@ function createApi(
     engine: s.engine,
     tokens: new TokenStore(paths.apiTokens, s.now),
     taskFiles: s.taskFiles,
+    dispatch: s.dispatcher,
     auth: { tcpRequiresToken: !opts.insecureLocalhost, adminActor: opts.adminActor },
     logger: opts.logger,
     bodyLimit: DEFAULT_BODY_LIMIT,

@@ -210,6 +210,108 @@ export interface TaskDetail extends TaskSummary {
   allowed: string[];
   history: TaskHistoryView[];
   attempts: TaskAttemptView[];
+  /** A dispatch of this task that is queued or running now, as the dispatcher holds it. */
+  dispatch: TaskDispatchLive | null;
+  /** How `spl run`'s reconciler routed the task, when it was filed by spl run. */
+  routing: TaskRoutingView | null;
+}
+
+export interface TaskRoutingView {
+  routed: boolean;
+  target: string | null;
+  /** body.to, rule <name>, trust, only_adapter — or why nothing was dispatched. */
+  via: string;
+  reason: string;
+  record: string;
+}
+
+/** The memory pre-flight of one dispatch (SPEC §7). */
+export interface DispatchPreflightView {
+  band: 'healthy' | 'approaching' | 'critical' | null;
+  avail_gb: number | null;
+  /** meminfo (MemAvailable) or cgroup (limit − usage, when tighter). */
+  source: string;
+  line: string;
+}
+
+export interface TaskDispatchLive {
+  state: 'queued' | 'running';
+  sub_thread: string;
+  adapter: string;
+  attempt: number;
+  /** Why it waits: a free slot of its adapter (max_concurrent), or memory (the critical band). */
+  queued_reason: 'slot' | 'memory' | null;
+  /** 1 for the next to start. */
+  position: number | null;
+  pid: number | null;
+  stream_events: number;
+  last_event_type: string | null;
+  since: string;
+}
+
+/** POST /v1/dispatch and spl task dispatch. */
+export interface DispatchReply extends TaskDispatchLive {
+  object: 'dispatch';
+  alias: string;
+  task_thread: string;
+  preflight: DispatchPreflightView;
+  /** --force started it in the critical band. */
+  forced: boolean;
+  resume: boolean;
+  worktree: string;
+  branch: string;
+  /** Things the operator should know (a resume with nothing to resume, …). */
+  notes: string[];
+}
+
+/** An adapter (GET /v1/adapters). */
+export interface AdapterView {
+  object: 'adapter';
+  did: string;
+  family: string;
+  command: string;
+  argv: string[];
+  max_concurrent: number;
+  timeout_secs: number;
+  line_timeout_secs: number;
+  /** Names only: values may reference secrets. */
+  env: string[];
+  domains: string[];
+  record: string;
+  updated_at: string;
+  /** Whether argv[0] resolves to an executable on the instance's PATH. */
+  command_found: boolean;
+  running: number;
+  queued: number;
+}
+
+/** spl task diagnose: the latest dispatch of a task, its worktree, and what to do next. */
+export interface TaskDiagnosis {
+  object: 'task_diagnosis';
+  alias: string;
+  title: string;
+  status: string;
+  task_thread: string;
+  intend: { record: string; clock: number; at: string };
+  attempts: number;
+  sub_thread: string | null;
+  adapter: string | null;
+  live: TaskDispatchLive | null;
+  pipeline: Array<{ step: string; at: string | null; detail: string }>;
+  subprocess: { pid: number | null; runtime_ms: number | null; exit_code: number | null; signal: number | null } | null;
+  completion: {
+    codepath: string; failure_reason: string | null; success: boolean; cost_usd: number | null; cost_source: string;
+    tokens_in: number | null; tokens_out: number | null; latency_ms: number | null; oom_killed: boolean | 'unknown';
+    stderr_tail: string[];
+  } | null;
+  worktree: string | null;
+  worktree_exists: boolean;
+  branch: string | null;
+  latest_commit: string | null;
+  latest_commit_subject: string | null;
+  commits_ahead: number | null;
+  uncommitted_files: string[] | null;
+  recovery: string;
 }
 
 /** POST /v1/tasks/:ref/transitions: the task after the write, and the record written. */

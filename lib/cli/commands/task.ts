@@ -184,9 +184,17 @@ async function show(ctx: CommandContext, ref: string): Promise<void> {
   ]);
   for (const c of t.criteria) process.stdout.write(`  - [ ] ${c}\n`);
   process.stdout.write(`Prior attempts: ${attemptsLine(t)}\n`);
+  const last = t.attempts.at(-1);
+  if (last) process.stdout.write(`Latest attempt: ${last.success ? 'succeeded' : `failed (${last.failure_reason ?? 'unknown'})`} at ${last.at}${last.cost_usd !== null ? `, $${last.cost_usd.toFixed(2)}` : ''} (spl task diagnose ${t.alias})\n`);
+  if (t.dispatch) process.stdout.write(`Dispatch: ${dispatchLine(t.dispatch)}\n`);
   process.stdout.write('History\n');
   printTable(['  CLOCK', 'ACT', 'ACTOR', 'TOPIC', 'STATUS'], t.history.map((h) => [`  ${h.clock}`, h.act, h.actor, h.topic, h.note ? `${h.to} (${h.note})` : h.from === h.to ? h.to : `${h.from} → ${h.to}`]));
   if (t.content.state !== 'ok' && t.content.state !== 'none') process.stderr.write(`spl: warning: ${t.alias} content ${t.content.state}: ${t.content.detail ?? ''}\n`);
+}
+
+function dispatchLine(d: NonNullable<TaskDetail['dispatch']>): string {
+  if (d.state === 'running') return `running (attempt ${d.attempt}, ${d.adapter}, pid ${d.pid ?? '?'}, ${d.stream_events} stream events${d.last_event_type ? `, last ${d.last_event_type}` : ''}, since ${d.since})`;
+  return `queued (attempt ${d.attempt}, ${d.adapter}): waiting for ${d.queued_reason === 'memory' ? 'memory to leave the critical band' : `a free slot (max_concurrent), position ${d.position ?? '?'}`}, since ${d.since}`;
 }
 
 function attemptsLine(t: TaskDetail): string {

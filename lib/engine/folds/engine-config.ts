@@ -48,7 +48,8 @@ export const engineConfigFold: Fold<EngineConfigState> = {
     state.records++;
     if (r.act !== 'LEARN') return state;
     const topic = r.body.topic;
-    if (typeof topic !== 'string' || topic === '') return state;
+    // Adapters (topic adapter, keyed by DID) are the dispatch module's own fold, not a toggle.
+    if (typeof topic !== 'string' || topic === '' || topic === 'adapter') return state;
     if (isRuleTopic(topic)) {
       const name = r.body.name;
       if (typeof name !== 'string' || name === '') return state;

@@ -39,6 +39,12 @@ export type TaskVerbName = keyof typeof TASK_VERBS;
 /** Records on a task thread that change no status. */
 export const TASK_EDITED = 'task_edited';
 export const TASK_COMMENT = 'task_comment';
+/** A dispatch asked for (its records are on the sub-thread it names), and how spl run's reconciler routed the task. */
+export const TASK_DISPATCHED = 'dispatch_requested';
+export const TASK_ROUTED = 'task_routed';
+export const TASK_NOT_ROUTED = 'task_not_routed';
+/** A dispatch's completion (on its sub-thread): one attempt of the task it names. */
+const DISPATCH_COMPLETE = 'syncropel.dispatch.complete.v1';
 
 /** `PREFIX-NNNN` (SPEC §1b). */
 export const ALIAS = /^([A-Z][A-Z0-9]{0,7})-([0-9]{1,6})$/;
@@ -88,7 +94,10 @@ export interface Task {
   claim: TaskClaim | null;
   history: TaskHistoryEntry[];
   attempts: TaskAttempt[];
+  routing: TaskRouting | null;
 }
+
+type TaskRouting = NonNullable<TaskDetail['routing']>;
 
 export interface TasksState {
   byThread: Map<string, Task>;
@@ -136,7 +145,7 @@ function open(state: TasksState, r: StoredRecord): void {
     title: str(r.body.title) ?? str(r.body.goal) ?? str(r.body.text) ?? alias,
     domain: str(r.body.domain), priority, labels: strings(r.body.labels), repo: str(r.body.repo), criteria: strings(r.body.criteria),
     status: 'inbox', assigned_to: str(r.body.assign), created_by: r.actor, created_at: r.created_at, updated_at: r.created_at,
-    record: r.id, content: contentOf(r.body, r.id), claim: null, attempts: [],
+    record: r.id, content: contentOf(r.body, r.id), claim: null, attempts: [], routing: null,
     history: [{ sequence: r.sequence, clock: r.clock, act: r.act, actor: r.actor, topic: str(r.body.topic) ?? 'task_created', record: r.id, at: r.created_at, from: 'inbox', to: 'inbox' }],
   });
   state.byAlias.set(alias, r.thread);
@@ -175,6 +184,19 @@ function edit(task: Task, r: StoredRecord): TaskHistoryEntry {
   return entry(task, r, TASK_EDITED, task.status);
 }
 
+/** A dispatch completion on a sub-thread: one more attempt of the task it names. */
+function attempt(state: TasksState, r: StoredRecord): void {
+  const task = typeof r.body.task_thread === 'string' ? state.byThread.get(r.body.task_thread) : undefined;
+  if (task === undefined) return;
+  const cost = typeof r.body.cost_usd === 'number' && Number.isFinite(r.body.cost_usd) ? r.body.cost_usd : null;
+  task.attempts.push({ record: r.id, at: r.created_at, success: r.body.success === true, cost_usd: cost, failure_reason: str(r.body.failure_reason) });
+}
+
+function routed(task: Task, r: StoredRecord): TaskHistoryEntry {
+  task.routing = { routed: r.body.topic === TASK_ROUTED, target: str(r.body.target), via: str(r.body.via) ?? '', reason: str(r.body.reason) ?? '', record: r.id };
+  return entry(task, r, String(r.body.topic), task.status);
+}
+
 export const tasksFold: Fold<TasksState> = {
   name: 'tasks',
   init: () => ({ byThread: new Map(), byAlias: new Map(), highest: new Map() }),
@@ -184,13 +206,17 @@ export const tasksFold: Fold<TasksState> = {
       return state;
     }
     const task = state.byThread.get(r.thread);
-    if (task === undefined) return state;
+    if (task === undefined) {
+      if (r.body.kind === DISPATCH_COMPLETE) attempt(state, r);
+      return state;
+    }
     const topic = r.body.topic;
     const verb = verbOf(r);
     let e: TaskHistoryEntry | undefined;
     if (verb !== undefined) e = transition(task, r, verb);
     else if (topic === TASK_EDITED) e = edit(task, r);
-    else if (topic === TASK_COMMENT) e = entry(task, r, TASK_COMMENT, task.status);
+    else if (topic === TASK_COMMENT || topic === TASK_DISPATCHED) e = entry(task, r, topic, task.status);
+    else if (topic === TASK_ROUTED || topic === TASK_NOT_ROUTED) e = routed(task, r);
     if (e) {
       task.history.push(e);
       task.updated_at = r.created_at;

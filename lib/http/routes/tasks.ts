@@ -121,6 +121,7 @@ function taskApi(deps: ApiDeps): TaskApi {
     detail: (t) => ({
       ...summarize(t, now()), repo: t.repo, criteria: t.criteria, record: t.record, claim: t.claim,
       content: deps.taskFiles.check(t.content), allowed: allowedVerbs(t.status), history: t.history, attempts: t.attempts,
+      dispatch: deps.dispatch?.liveOf(t.thread) ?? null, routing: t.routing,
     }),
     append: async (draft) => (await deps.log.append([validateRecord(draft)]))[0]!.record.id,
     serially<T>(work: () => Promise<T>): Promise<T> {
@@ -159,23 +160,44 @@ function readRoutes(api: Routes, ta: TaskApi): void {
   });
 }
 
+/** Writes the content file and the opening INTEND, one task at a time; the file goes again if the INTEND fails. */
+function createTask(ta: TaskApi, actor: string, spec: TaskSpec): Promise<TaskDetail> {
+  return ta.serially(async () => {
+    const { alias } = planTask(ta.state(), spec);
+    const thread = mintThreadId(actor, JSON.stringify({ alias, title: spec.title }));
+    const content = ta.deps.taskFiles.write({ alias, thread, title: spec.title.trim() }, spec.brief);
+    try {
+      await ta.append(taskIntend(thread, actor, alias, spec, content));
+    } catch (err) {
+      ta.deps.taskFiles.discard(content.path);
+      throw err;
+    }
+    ta.log.info({ actor, thread, alias }, `task ${alias} added${spec.run ? ' by spl run' : ''}`);
+    return ta.detail(ta.task(alias));
+  });
+}
+
 function addRoute(api: Routes, ta: TaskApi): void {
   api.post('/v1/tasks', 'task_write', async (ctx) => {
     const spec = specOf(await objectBody(ctx, ta.deps.bodyLimit));
-    const actor = ctx.state.actor;
-    ctx.body = await ta.serially(async () => {
-      const { alias } = planTask(ta.state(), spec);
-      const thread = mintThreadId(actor, JSON.stringify({ alias, title: spec.title }));
-      const content = ta.deps.taskFiles.write({ alias, thread, title: spec.title.trim() }, spec.brief);
-      try {
-        await ta.append(taskIntend(thread, actor, alias, spec, content));
-      } catch (err) {
-        ta.deps.taskFiles.discard(content.path);
-        throw err;
-      }
-      ta.log.info({ actor, thread, alias }, `task ${alias} added`);
-      return ta.detail(ta.task(alias));
-    });
+    ctx.body = await createTask(ta, ctx.state.actor, spec);
+    ctx.status = 201;
+  });
+
+  // spl run: a task whose INTEND the reconciler routes and dispatches (SPEC §11).
+  api.post('/v1/runs', 'dispatch', async (ctx) => {
+    const b = await objectBody(ctx, ta.deps.bodyLimit);
+    const goal = optString(b, 'goal');
+    if (goal === undefined || goal.trim() === '') throw new SplError('INVALID_REQUEST', 'a run needs a goal', { field: 'goal' });
+    const timeout = b.timeout_secs;
+    if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout > 0))) throw new SplError('INVALID_REQUEST', 'timeout_secs must be a positive number', { field: 'timeout_secs' });
+    const to = optString(b, 'to');
+    const spec: TaskSpec = { title: goal.split('\n')[0]!.slice(0, 200), brief: goal, prefix: 'RUN', run: { ...(to ? { to } : {}), ...(typeof timeout === 'number' ? { timeoutSecs: timeout } : {}) } };
+    for (const k of ['domain', 'repo'] as const) {
+      const v = optString(b, k);
+      if (v !== undefined) spec[k] = v;
+    }
+    ctx.body = await createTask(ta, ctx.state.actor, spec);
     ctx.status = 201;
   });
 }
