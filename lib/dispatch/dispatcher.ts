@@ -183,7 +183,8 @@ export class Dispatcher {
 
   /** Why a new dispatch must wait: its adapter is at max_concurrent (or others wait before it), or memory is critical. */
   private waitReason(adapter: Adapter, pf: Preflight, force: boolean): 'slot' | 'memory' | null {
-    if (this.runningFor(adapter.did) >= adapter.max_concurrent || this.queue.some((w) => w.plan.adapter.did === adapter.did)) return 'slot';
+    // In order per adapter: one waiting for a slot goes first; one waiting only for memory does not hold up a forced one.
+    if (this.runningFor(adapter.did) >= adapter.max_concurrent || this.queue.some((w) => w.plan.adapter.did === adapter.did && (w.reason === 'slot' || !force))) return 'slot';
     if (pf.band === 'critical' && !force) return 'memory';
     return null;
   }
@@ -204,8 +205,12 @@ export class Dispatcher {
     let memoryOk: boolean | undefined;
     for (let i = 0; i < this.queue.length; i++) {
       const w = this.queue[i]!;
-      if (this.runningFor(w.plan.adapter.did) >= w.plan.adapter.max_concurrent) continue;
-      if (this.queue.slice(0, i).some((x) => x.plan.adapter.did === w.plan.adapter.did)) continue;
+      const ahead = this.queue.slice(0, i).some((x) => x.plan.adapter.did === w.plan.adapter.did && (x.reason === 'slot' || !w.plan.force));
+      if (this.runningFor(w.plan.adapter.did) >= w.plan.adapter.max_concurrent) {
+        w.reason = 'slot';
+        continue;
+      }
+      if (ahead) continue; // behind an earlier one of its adapter, for the same reason that one waits
       if (!w.plan.force) {
         memoryOk ??= preflight(this.memory).band !== 'critical';
         if (!memoryOk) {

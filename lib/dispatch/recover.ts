@@ -12,8 +12,10 @@ import type { RunDeps } from './run.js';
 
 function alive(pid: number, start: unknown): boolean {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return typeof start === 'string' && stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] === start;
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = fields.slice(fields.lastIndexOf(')') + 2).split(' ');
+    // The same process (pid and start time), and not a zombie waiting for a parent that will never reap it.
+    return typeof start === 'string' && f[19] === start && f[0] !== 'Z';
   } catch {
     return false;
   }

@@ -89,10 +89,11 @@ async function subRecords(c: Ctx, sub: string): Promise<Record<string, any>> { /
   return Object.fromEntries((res.data as Array<{ body: { kind: string } }>).map((r) => [r.body.kind.replace(/^syncropel\.dispatch\.|\.v1$/g, ''), r.body]));
 }
 
+/** A live process (a zombie — exited, not reaped by a PID 1 that does not reap — is not). */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
   } catch {
     return false;
   }
@@ -337,4 +338,37 @@ t.test('refusals name the problem and the fix, and write nothing', async (t) => 
   r = await c.spl(['adapter', 'remove', DEV]);
   t.equal(r.code, 0);
   t.match((await c.spl(['adapter', 'list'])).stdout, /^no adapters/);
+});
+
+t.test('shutdown stops workers and records their exits; a crash (kill -9) leaves a worker that the next start stops and marks dispatcher_restarted', async (t) => {
+  const c = await instance(t);
+  await adapter(c, DEV, 'hang');
+  const a = await task(c, 'Interrupted by a stop');
+  const ra = JSON.parse((await c.spl(['task', 'dispatch', a, '-o', 'json'])).stdout);
+  t.ok(alive(ra.pid), 'the worker runs');
+  const stopped = await stop(c.h);
+  t.equal(stopped.code, 0, stopped.stderr);
+  t.notOk(alive(ra.pid), 'the stop took the worker with it');
+  const pid = await serve(c.h);
+  const da = await get(c, `/v1/tasks/${a}/diagnose`);
+  t.match(da, { status: 'failed', subprocess: { signal: 15, exit_code: null }, completion: { failure_reason: 'interrupted', codepath: 'stream_eof_fallback' } }, 'the exit and completion were recorded before the store closed');
+
+  const b = await task(c, 'Orphaned by a crash');
+  const rb = JSON.parse((await c.spl(['task', 'dispatch', b, '-o', 'json'])).stdout);
+  await waitTask(c, b, (x) => x.dispatch?.pid === rb.pid);
+  // Once its init line was read (the session record), the worker writes nothing more: it outlives the instance.
+  // (One killed while still writing would die of the broken pipe, which is fine, but not what this test is about.)
+  for (let i = 0; i < 50 && (await get(c, `/v1/threads/${rb.sub_thread}/records`)).data.length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+  process.kill(pid, 'SIGKILL');
+  await new Promise((r) => setTimeout(r, 300));
+  t.ok(alive(rb.pid), 'a worker survives its instance being SIGKILLed (its own process group)');
+  await serve(c.h);
+  t.notOk(alive(rb.pid), 'the next start stopped the orphaned worker');
+  const db = await get(c, `/v1/tasks/${b}/diagnose`);
+  t.match(db, { status: 'failed', completion: { codepath: 'dispatcher_restarted', failure_reason: 'dispatcher_restarted', success: false } });
+  const recs = await subRecords(c, rb.sub_thread);
+  t.match(recs.subprocess_exit, { observed: false, exit_code: null });
+  t.match(recs.complete, { orphan: /^(stopped|killed)$/ });
+  const logged = readFileSync(join(c.h.home, 'logs', 'spl.log'), 'utf8');
+  t.match(logged, new RegExp(`"level":"WARN".*dispatch of ${b} \\(attempt 1\\) left unfinished by the previous run: the instance restarted while worker ${rb.pid} ran; it was still running and has been (stopped|killed); marked failed \\(dispatcher_restarted\\)`));
 });
