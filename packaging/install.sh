@@ -167,6 +167,11 @@ for unit in "$SRC"/units/*.service "$SRC"/units/*.timer; do
   put 0644 "$unit" "$UNITDIR/$(basename "$unit")"
 done
 put 0644 "$SRC/units/user/spl.service" "$USERUNITDIR/spl.service"
+# Example drop-ins (documentation, not active): /usr/lib/spl/units/examples/.
+mkdir -p "$TARGET/units/examples"
+for example in "$SRC"/units/examples/*.conf; do
+  put 0644 "$example" "$TARGET/units/examples/$(basename "$example")"
+done
 put 0644 "$SRC/packaging/sysusers.d/spl.conf" "$SYSUSERSDIR/spl.conf"
 put 0644 "$SRC/packaging/tmpfiles.d/spl.conf" "$TMPFILESDIR/spl.conf"
 echo "== installed $BINDIR/spl, units in $UNITDIR and $USERUNITDIR/spl.service"

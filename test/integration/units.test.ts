@@ -143,6 +143,8 @@ if (version === undefined) {
       t.match(text, /^Type=notify$/m, `${file}: Type=notify`);
       t.match(text, /^NotifyAccess=main$/m, `${file}: NotifyAccess=main`);
       t.match(text, /^WatchdogSec=/m, `${file}: a watchdog`);
+      t.match(text, /^KillMode=mixed$/m, `${file}: SIGTERM to the instance alone, which stops its workers first`);
+      t.match(text, /^OOMPolicy=continue$/m, `${file}: one OOM-killed worker does not stop the service`);
       t.match(text, /^ExecReload=\/usr\/bin\/spl reload --pid \$MAINPID$/m, `${file}: reload is spl reload (SIGHUP, then waits until applied)`);
     }
   });
