@@ -4,6 +4,8 @@
 // `cli` family is this one). Stored as LEARN records on th_engine_config (topic `adapter`); the latest per DID
 // wins, and one with `removed: true` removes it.
 
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { SplError } from '../kernel/errors.js';
 import { isDid } from '../kernel/did.js';
 import type { StoredRecord } from '../kernel/record.js';
@@ -167,3 +169,16 @@ export const adaptersFold: Fold<AdaptersState> = {
     return state;
   },
 };
+
+/** Whether argv[0] names an executable file, on the instance's PATH when it has no slash. */
+export function commandFound(argv0: string, path = process.env.PATH ?? ''): boolean {
+  const candidates = argv0.includes('/') ? [argv0] : path.split(delimiter).filter(Boolean).map((d) => join(d, argv0));
+  return candidates.some((c) => {
+    try {
+      accessSync(c, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}

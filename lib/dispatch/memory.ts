@@ -106,14 +106,18 @@ export function bandOf(availBytes: number): MemoryBand {
   return availBytes >= 4 * GIB ? 'healthy' : availBytes >= 2 * GIB ? 'approaching' : 'critical';
 }
 
+/** GiB to one decimal, rounded down, so a figure just under a band's edge never prints as the edge itself. */
+export function availGb(bytes: number): number {
+  return Math.floor((bytes / GIB) * 10) / 10;
+}
+
 /** One pre-flight: the band and exactly the runbook's line for it. */
 export function preflight(src: MemorySource): Preflight {
   const m = readMemory(src);
   if (m.availBytes === null) {
     return { band: null, avail_gb: null, source: 'none', level: 'debug', line: 'dispatch pre-flight: no /proc/meminfo or cgroup memory figures on this host; skipped' };
   }
-  // Rounded down to one decimal, so a figure just under a band's edge never prints as the edge itself.
-  const gb = Math.floor((m.availBytes / GIB) * 10) / 10;
+  const gb = availGb(m.availBytes);
   const band = bandOf(m.availBytes);
   const avail = `avail_gb=${gb.toFixed(1)}`;
   if (band === 'healthy') return { band, avail_gb: gb, source: m.source, level: 'debug', line: `dispatch pre-flight: host memory healthy ${avail}` };

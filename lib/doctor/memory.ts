@@ -1,36 +1,17 @@
 // Host memory, in the bands the dispatch pre-flight logs (SPEC §7): ≥ 4 GiB healthy, 2–4 GiB approaching
-// pressure, < 2 GiB OOM-kill risk. Linux only: without /proc/meminfo the check is skipped, as the runbook says.
+// pressure, < 2 GiB OOM-kill risk — from MemAvailable, or the cgroup's limit − usage when that is tighter (the
+// same reading the pre-flight takes). Linux only: without /proc/meminfo the check is skipped, as the runbook says.
 
-import { readFileSync } from 'node:fs';
+import { availGb, bandOf, readMemory, systemMemory } from '../dispatch/memory.js';
 import { fail, ok, skip, warn, type Check } from './check.js';
-
-const GiB = 1024 ** 3;
-
-type MemoryBand = 'healthy' | 'approaching' | 'critical';
-
-function memoryBand(availableBytes: number): MemoryBand {
-  return availableBytes >= 4 * GiB ? 'healthy' : availableBytes >= 2 * GiB ? 'approaching' : 'critical';
-}
-
-/** MemAvailable from a /proc/meminfo text, in bytes; undefined when the line is missing. */
-function memAvailable(meminfo: string): number | undefined {
-  const m = /^MemAvailable:\s+(\d+)\s*kB/m.exec(meminfo);
-  return m ? Number(m[1]) * 1024 : undefined;
-}
 
 export const memoryCheck: Check = {
   id: 'memory',
   run() {
-    let text: string;
-    try {
-      text = readFileSync('/proc/meminfo', 'utf8');
-    } catch {
-      return skip('no /proc/meminfo on this platform; watch the OS process monitor instead');
-    }
-    const avail = memAvailable(text);
-    if (avail === undefined) return skip('/proc/meminfo has no MemAvailable line');
-    const gb = `avail_gb=${(avail / GiB).toFixed(1)}`;
-    switch (memoryBand(avail)) {
+    const m = readMemory(systemMemory());
+    if (m.availBytes === null) return skip('no /proc/meminfo (or no MemAvailable line) on this platform; watch the OS process monitor instead');
+    const gb = `avail_gb=${availGb(m.availBytes).toFixed(1)}${m.source === 'cgroup' ? ' (the cgroup limit, tighter than MemAvailable)' : ''}`;
+    switch (bandOf(m.availBytes)) {
       case 'healthy':
         return ok(`host memory healthy ${gb}`);
       case 'approaching':

@@ -7,6 +7,7 @@ import { doctorContext, type DoctorContext, type DoctorOptions } from './context
 import { backupsCheck } from './backups.js';
 import { configCheck } from './config-file.js';
 import { diskCheck } from './disk.js';
+import { dispatchCheck } from './dispatch.js';
 import { engineConfigCheck } from './engine-config.js';
 import { healthCheck } from './health.js';
 import { homeCheck } from './home.js';
@@ -34,6 +35,7 @@ const CHECKS: ReadonlyArray<Check> = [
   engineConfigCheck,
   permissionsCheck,
   taskContentCheck,
+  dispatchCheck,
   backupsCheck,
   offsiteBackupCheck,
   secretsCheck,

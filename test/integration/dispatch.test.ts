@@ -216,8 +216,12 @@ worker (host OOM, signal=9 at ~0min). Worker gate green."`);
   const approve = await c.spl(['task', 'approve', id, '--domain', 'code', '--notes', 'salvage commit; workspace gate green'], { SPL_ACTOR: REVIEWER }, c.repo);
   t.equal(approve.code, 0, approve.stderr);
   t.match(approve.stdout, /review → approved .*\n  trust: one accept for did:sync:agent:dev in code/);
+  // spl doctor names the worktree the approved task left behind (nothing uncommitted: it gives the command).
+  const row = async () => JSON.parse((await c.spl(['doctor', '-o', 'json'])).stdout).checks.find((x: { id: string }) => x.id === 'dispatch');
+  t.match(await row(), { status: 'warn', summary: new RegExp(`1 worktree left behind by finished tasks: ${id} ${wt}$`), fix: `git worktree remove ${wt} (after checking it holds nothing you need)` });
   // Step 8 — clean up the worktree
   sh(c.repo, `git worktree remove ${wt} --force`);
+  t.match(await row(), { status: 'ok', summary: /1 adapter, every command found; 1 dispatch recorded, none stuck; no worktree left by a finished task/ });
   t.notOk(existsSync(wt));
   t.match(sh(c.repo, 'git branch --list'), new RegExp(`task/${id}`), 'the task branch persists post-merge');
 });
@@ -324,6 +328,8 @@ t.test('refusals name the problem and the fix, and write nothing', async (t) => 
   r = await c.spl(['adapter', 'add', DEV, '--command', '/nonexistent/agent {brief}']);
   t.equal(r.code, 0);
   t.match(r.stderr, /\/nonexistent\/agent is not an executable on the instance's PATH/);
+  const doctor = JSON.parse((await c.spl(['doctor', '-o', 'json'])).stdout).checks.find((x: { id: string }) => x.id === 'dispatch');
+  t.match(doctor, { status: 'warn', summary: /1 adapter whose command is not an executable on this PATH: did:sync:agent:dev \(\/nonexistent\/agent\)/, fix: /spl adapter add <did> --command/ });
   const norepo = (await c.spl(['task', 'add', 'Nowhere', '--body', 'x', '-o', 'json'])).stdout;
   r = await c.spl(['task', 'dispatch', JSON.parse(norepo).alias]);
   t.match(r.stderr, /names no repository to work in\nfix: spl task dispatch TASK-\d+ --repo/);

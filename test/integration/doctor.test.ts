@@ -24,7 +24,7 @@ interface Report {
   checks: Row[];
 }
 
-const CHECK_IDS = ['home', 'config', 'pidfile', 'port', 'socket', 'health', 'auth', 'store', 'engine-config', 'permissions', 'task-content', 'backups', 'offsite-backup', 'secrets', 'disk', 'memory', 'systemd'];
+const CHECK_IDS = ['home', 'config', 'pidfile', 'port', 'socket', 'health', 'auth', 'store', 'engine-config', 'permissions', 'task-content', 'dispatch', 'backups', 'offsite-backup', 'secrets', 'disk', 'memory', 'systemd'];
 
 /** A temporary home whose backups also stay inside the temporary directory. */
 async function home(): Promise<Home> {

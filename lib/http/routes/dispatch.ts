@@ -1,14 +1,12 @@
 // Dispatch (SPEC §11): adapters (LEARN records on th_engine_config, folded by the dispatch module), POST
 // /v1/dispatch (permission resource `dispatch`), a task's interrupt and its diagnosis.
 
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import type { Context } from 'koa';
 import { SplError } from '../../kernel/errors.js';
 import { validateRecord } from '../../kernel/record.js';
 import type { AdapterView, ListBody } from '../../kernel/wire.js';
 import { findTask, tasksFold } from '../../engine/folds/tasks.js';
-import { ADAPTER_DEFAULTS, adapterDraft, adapterRemoval, adaptersFold, checkAdapter, type Adapter, type Family } from '../../dispatch/adapters.js';
+import { ADAPTER_DEFAULTS, adapterDraft, commandFound, adapterRemoval, adaptersFold, checkAdapter, type Adapter, type Family } from '../../dispatch/adapters.js';
 import { diagnose } from '../../dispatch/diagnose.js';
 import type { DispatchRequest } from '../../dispatch/plan.js';
 import { dispatchesFold, dispatchesOf } from '../../dispatch/records.js';
@@ -17,19 +15,6 @@ import type { ApiDeps, DispatchApi } from '../context.js';
 import { type Routes } from '../route.js';
 
 type Body = Record<string, unknown>;
-
-/** Whether argv[0] names an executable file, on the instance's PATH when it has no slash. */
-export function commandFound(argv0: string, path = process.env.PATH ?? ''): boolean {
-  const candidates = argv0.includes('/') ? [argv0] : path.split(delimiter).filter(Boolean).map((d) => join(d, argv0));
-  return candidates.some((c) => {
-    try {
-      accessSync(c, constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
 
 function view(a: Adapter, dispatch: DispatchApi | undefined): AdapterView {
   const load = dispatch?.load(a.did) ?? { running: 0, queued: 0 };
