@@ -6,6 +6,7 @@
 // Kills are SIGTERM to the group, a grace period, SIGKILL.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
 import type { Family } from './adapters.js';
@@ -78,6 +79,19 @@ export interface WorkerOutcome {
 const STDERR_LINES = 20;
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGABRT: 6, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 };
 
+/**
+ * Under memory pressure the kernel kills the process with the highest badness: make that a worker (and whatever it
+ * starts, which inherits the setting) rather than the instance that records what happened. Raising one's own
+ * child's oom_score_adj needs no privilege; where /proc is not there to write, nothing changes.
+ */
+function preferOomVictim(pid: number): void {
+  try {
+    writeFileSync(`/proc/${pid}/oom_score_adj`, '500');
+  } catch {
+    // not Linux, or the process is already gone
+  }
+}
+
 function killGroup(pid: number, signal: NodeJS.Signals): boolean {
   try {
     process.kill(-pid, signal);
@@ -142,6 +156,7 @@ export class Worker {
       if (child.pid === undefined) this.spawnFailed(err.message);
     });
     if (child.pid === undefined) return; // 'error' follows
+    preferOomVictim(child.pid);
     this.hooks.spawned(child.pid);
     child.stdin!.on('error', () => undefined); // an agent that exits without reading its brief
     child.stdin!.end(spec.stdin);
