@@ -11,6 +11,9 @@
 #   5. systemctl stop spl: inactive (not failed), PID file gone, WAL checkpointed
 #   6. spl-backup.timer is listed once enabled; spl-backup.service writes an off-host backup that verifies
 #   7. spl-healthcheck.service succeeds while spl runs and fails while it is stopped
+#   8. hub.db missing: the start fails with exit 2 and StatusText says why
+#   9. a dispatched worker that allocates past MemoryMax= (a drop-in) is OOM-killed: the dispatch is recorded with
+#      oom_killed: true, its uncommitted work stays in the worktree, spl.service stays up, the pre-flight WARNs
 #   and spl@worker1.service: a second instance with its own home (/var/lib/spl-worker1) and port (9101)
 #
 #   bash drills/systemd.sh            # as root, from anywhere; needs network for apt-get/debootstrap/npm
@@ -35,7 +38,7 @@ CACHE=${SPL_DRILL_CACHE:-/var/cache/spl-drills}
 MIRROR=${SPL_DRILL_MIRROR:-http://deb.debian.org/debian}
 START_TIMEOUT=${SPL_DRILL_START_TIMEOUT:-60}
 SUITE=bookworm
-INCLUDE=systemd,systemd-sysv,dbus,procps
+INCLUDE=systemd,systemd-sysv,dbus,procps,git # git: the worktrees of check 9's dispatches
 WATCHDOG_SECS=6
 BACKUP_DEST=/srv/spl-backups
 DRILL_ACTOR=did:sync:user:spl # the service user's default actor: the instance's admin (README, [identity])
@@ -642,6 +645,163 @@ check_template() {
   check "systemctl stop spl@$name: inactive, not failed" "$RC $(prop "spl@$name" ActiveState)/$(prop "spl@$name" Result)" "0 inactive/success"
 }
 
+# Check 9: a dispatched worker that allocates past the unit's MemoryMax= is the OOM killer's; the service is not.
+MEMORY_MAX=300M # the instance itself stays near 100 MB; the pre-flight then reads < 0.3 GiB: the critical band
+MEMORY_MAX_BYTES=314572800
+MEMORY_DROPIN=$ROOTFS/etc/systemd/system/spl.service.d/60-drill-memory.conf
+FAKE_AGENT=/usr/local/lib/spl-drill/fake-claude.mjs # test/fixtures/agents/fake-claude.mjs (the .deb has no fixtures)
+DISPATCH_REPO=/var/lib/spl/drill-repo               # under the state directory: writable under ProtectSystem=strict
+DISPATCH_ADAPTER=did:sync:agent:systemd-drill-oom
+OOM_WAIT_SECS=45
+
+# memory_controller: makes MemoryMax= enforceable for the container's units, and says which cgroup layout it found.
+# cgroup v2 (unified): nothing to do. cgroup v1 (legacy or hybrid): systemd-nspawn mounts the v1 memory hierarchy
+# read-only in the container, and the container's systemd, which probes once at start-up whether it can write
+# there, then gives no unit a memory cgroup: MemoryMax= is silently ignored. A read-write bind remount of that one
+# mount (in the container's mount namespace only) and a re-exec of systemd (daemon-reload does not probe again) fix it.
+memory_controller() {
+  local layout=legacy opts
+  if [ "$(ct stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]; then echo "cgroup v2 (unified): MemoryMax= applies as it is"; return 0; fi
+  if [ "$(ct stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null)" = cgroup2fs ]; then layout=hybrid; fi
+  if ! opts=$(ct findmnt -n -o OPTIONS /sys/fs/cgroup/memory); then echo "cgroup v1 ($layout) with no memory hierarchy mounted at /sys/fs/cgroup/memory"; return 1; fi
+  case ,$opts, in
+    *,ro,*)
+      ct mount -o remount,bind,rw /sys/fs/cgroup/memory || { echo "cgroup v1 ($layout): mount -o remount,bind,rw /sys/fs/cgroup/memory failed"; return 1; }
+      ct timeout 60 systemctl daemon-reexec || { echo "cgroup v1 ($layout): systemctl daemon-reexec failed after the remount"; return 1; }
+      echo "cgroup v1 ($layout): /sys/fs/cgroup/memory was read-only in the container; remounted read-write, then systemctl daemon-reexec"
+      ;;
+    *) echo "cgroup v1 ($layout): /sys/fs/cgroup/memory is writable in the container" ;;
+  esac
+}
+
+# spl_memcg FILE…: the first of these files that exists in spl.service's memory cgroup (v1: the memory controller's
+# hierarchy; v2: the unified one), read by root in the container. Fails when the unit has no memory cgroup of its own.
+spl_memcg() {
+  local cg v1 v2 f
+  cg=$(ct cat "/proc/$(prop spl MainPID)/cgroup" 2>/dev/null) || return 1
+  v1=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3; exit}' <<<"$cg")
+  v2=$(awk -F: '$1 == 0 && $2 == "" {print $3; exit}' <<<"$cg")
+  for f in "$@"; do
+    if [ -n "$v1" ] && [ "$v1" != / ]; then ct cat "/sys/fs/cgroup/memory$v1/$f" 2>/dev/null && return 0; fi
+    if [ -z "$v1" ] && [ -n "$v2" ] && [ "$v2" != / ]; then ct cat "/sys/fs/cgroup$v2/$f" 2>/dev/null && return 0; fi
+  done
+  return 1
+}
+oom_kill_count() { spl_memcg memory.events memory.oom_control | awk '$1 == "oom_kill" {print $2; exit}'; }
+
+check_dispatch_oom() {
+  local how limit
+  requires_spl || return 0
+  if ! how=$(memory_controller); then
+    fail "the memory controller cannot be made to work in the container, so MemoryMax= would not be enforced: $how" -
+    return 0
+  fi
+  note "$how"
+  printf '# systemd drill (drills/systemd.sh): a memory ceiling for check 9\n[Service]\nMemoryMax=%s\n' "$MEMORY_MAX" >"$MEMORY_DROPIN"
+  ct systemctl daemon-reload
+  timed 150 restart spl
+  if [ "$RC" -eq 0 ]; then pass "systemctl restart spl with MemoryMax=$MEMORY_MAX returned in ${MS} ms"; else fail "systemctl restart spl with MemoryMax=$MEMORY_MAX failed (exit $RC)"; fi
+  case $(prop spl DropInPaths) in
+    *60-drill-memory.conf*) pass "drill drop-in spl.service.d/60-drill-memory.conf is loaded: MemoryMax=$(prop spl MemoryMax)" ;;
+    *) fail "systemd did not load spl.service.d/60-drill-memory.conf (DropInPaths=$(prop spl DropInPaths))" ;;
+  esac
+  limit=$(spl_memcg memory.max memory.limit_in_bytes | tr -d '[:space:]' || true)
+  if [ "$limit" = "$MEMORY_MAX_BYTES" ]; then
+    pass "the kernel enforces it: spl.service's memory cgroup limit is $limit bytes (MemoryCurrent=$(prop spl MemoryCurrent))"
+    if [ "$(prop spl ActiveState)" = active ]; then dispatch_oom; else fail "spl.service is $(spl_state) after the restart with MemoryMax=$MEMORY_MAX"; fi
+  else
+    fail "MemoryMax=$MEMORY_MAX is not enforced: spl.service's memory cgroup limit reads [${limit:-no memory cgroup of its own}], not $MEMORY_MAX_BYTES; no worker is dispatched to allocate past it"
+  fi
+
+  # Back to the unit as the later checks expect it: no memory ceiling, a fresh instance.
+  rm -f "$MEMORY_DROPIN"
+  ct systemctl daemon-reload
+  timed 150 restart spl
+  if [ "$RC" -eq 0 ]; then pass "drop-in removed; systemctl restart spl returned in ${MS} ms"; else fail "systemctl restart spl without the drop-in failed (exit $RC)"; fi
+  check "spl.service is active without the memory ceiling" "$(spl_state) $(prop spl MemoryMax)" "active/running infinity"
+}
+
+# The dispatches themselves, under MemoryMax=: one queued by the critical band and taken out, one forced that the
+# OOM killer ends.
+dispatch_oom() {
+  local out reply queued forced pid main_pid restarts oom_before oom_after since t0 state diag warn
+  install -D -m 0755 "$ROOT/test/fixtures/agents/fake-claude.mjs" "$ROOTFS$FAKE_AGENT"
+  # shellcheck disable=SC2016 # expanded by the container's sh
+  if ! out=$(asspl sh -ec 'git init -q -b main "$1"; printf "systemd drill\n" >"$1/README"; git -C "$1" add README
+      git -C "$1" -c user.name="spl drill" -c user.email=drill@localhost commit -q -m "systemd drill: first commit"' sh "$DISPATCH_REPO" 2>&1); then
+    fail "a git repository for the dispatches at $DISPATCH_REPO (as spl) could not be made: $out"
+    return 0
+  fi
+  if ! out=$(asspl spl adapter add "$DISPATCH_ADAPTER" --family exec --command "/usr/bin/node $FAKE_AGENT oom" --timeout 60 --line-timeout 30 2>&1); then
+    fail "spl adapter add $DISPATCH_ADAPTER failed: $out"
+    return 0
+  fi
+  pass "adapter $DISPATCH_ADAPTER (exec): /usr/bin/node $FAKE_AGENT oom, in repository $DISPATCH_REPO"
+
+  # Without --force, the critical band holds the dispatch back; spl task interrupt takes it out of the queue.
+  queued=$(asspl spl task add "systemd drill: a dispatch held back by the memory pre-flight" --body "Allocate memory until stopped." --repo "$DISPATCH_REPO" -o json | json 'v.alias' || true)
+  since=$(mark)
+  reply=$(asspl spl task dispatch "$queued" -o json 2>&1 || true)
+  check "spl task dispatch $queued (no --force) is queued for memory in the critical band, figures from the cgroup" \
+    "$(printf '%s' "$reply" | json 'v.state+" "+v.queued_reason+" "+v.preflight.band+" "+v.preflight.source' 2>/dev/null || echo "$reply")" "queued memory critical cgroup"
+  note "its pre-flight: $(printf '%s' "$reply" | json 'v.preflight.line' 2>/dev/null || true)"
+  check "spl task interrupt $queued takes the queued dispatch out" "$(asspl spl task interrupt "$queued" -o json 2>&1 | json 'v.state' 2>/dev/null || echo 'failed')" queued
+  check "$queued: failed, no dispatch left" "$(asspl spl task show "$queued" -o json 2>&1 | json 'v.status+" "+v.dispatch' 2>/dev/null || echo 'not shown')" "failed null"
+  if [ "$(printf '%s' "$reply" | json 'v.preflight.source+" "+v.preflight.band' 2>/dev/null)" != "cgroup critical" ]; then
+    # Without the cgroup's figures the instance does not know the ceiling, and a worker that allocates without end
+    # is only safe where the kernel holds it: do not start one.
+    fail "not dispatching with --force: the pre-flight did not read the cgroup's limit (reply: $(printf '%s' "$reply" | head -c 400))" -
+    return 0
+  fi
+
+  # With --force it starts; the worker allocates past MemoryMax= and the kernel's memcg OOM killer ends it.
+  main_pid=$(prop spl MainPID)
+  restarts=$(prop spl NRestarts)
+  oom_before=$(oom_kill_count || true)
+  forced=$(asspl spl task add "systemd drill: a worker past MemoryMax=" --body "Allocate memory until stopped." --repo "$DISPATCH_REPO" -o json | json 'v.alias' || true)
+  reply=$(asspl spl task dispatch "$forced" --force -o json 2>&1 || true)
+  pid=$(printf '%s' "$reply" | json 'v.pid' 2>/dev/null || echo null)
+  check "spl task dispatch $forced --force starts it in the critical band" \
+    "$(printf '%s' "$reply" | json 'v.state+" forced="+v.forced+" "+v.preflight.band' 2>/dev/null || echo "$reply")" "running forced=true critical"
+  case $pid in '' | null | *[!0-9]*) fail "the dispatch reply has no worker pid: $(printf '%s' "$reply" | head -c 400)" ;; *) pass "worker pid $pid" ;; esac
+  t0=$(now_ms)
+  state=''
+  while :; do
+    state=$(asspl spl task show "$forced" -o json 2>/dev/null | json 'v.status+" "+(v.dispatch===null?"ended":v.dispatch.state)' 2>/dev/null || echo 'not shown')
+    [ "$state" != "failed ended" ] || break
+    [ $(($(now_ms) - t0)) -lt $((OOM_WAIT_SECS * 1000)) ] || break
+    sleep 0.5
+  done
+  if [ "$state" = "failed ended" ]; then
+    pass "$forced failed $(($(now_ms) - t0)) ms after the dispatch"
+  else
+    fail "$forced did not fail within ${OOM_WAIT_SECS}s of the dispatch (status and dispatch: $state)"
+    asspl spl task interrupt "$forced" >/dev/null 2>&1 || true # the restart that follows stops it in any case
+  fi
+
+  diag=$(asspl spl task diagnose "$forced" 2>&1 || true)
+  check "spl task diagnose $forced: the Subprocess and Completion blocks" \
+    "$(grep -E '^(exit_code|signal|oom_killed): ' <<<"$diag" | tr '\n' ' ' | sed 's/ $//')" "exit_code: None signal: Some(9) oom_killed: true"
+  check "spl task diagnose $forced -o json: completion.oom_killed, subprocess.signal" \
+    "$(asspl spl task diagnose "$forced" -o json 2>/dev/null | json 'v.completion.oom_killed+" "+v.subprocess.signal' 2>/dev/null || echo 'no diagnosis')" "true 9"
+  oom_after=$(oom_kill_count || true)
+  if [ -n "$oom_before" ] && [ -n "$oom_after" ] && [ "$oom_after" -gt "$oom_before" ]; then
+    pass "the cgroup's oom_kill counter went $oom_before → $oom_after"
+  else
+    fail "the cgroup's oom_kill counter did not grow: [$oom_before] → [$oom_after]"
+  fi
+  check "spl.service stays active, same MainPID, no restart" "$(spl_state) $(prop spl MainPID) $(prop spl NRestarts)" "active/running $main_pid $restarts"
+
+  warn="dispatch pre-flight: host under memory pressure — OOM-kill risk; consider sequential dispatch avail_gb="
+  check "journalctl -u spl -g 'dispatch pre-flight': the critical band's WARN, once per dispatch" \
+    "$(journal_since "$since" -u spl -g 'dispatch pre-flight' | grep -cF "$warn" || true)" 2
+  note "$(journal_since "$since" -u spl -g 'dispatch pre-flight' | tail -n 1)"
+  check "and it has PRIORITY=4 (-p warning)" "$(journal_since "$since" -u spl -p warning -g 'dispatch pre-flight' | grep -cF "$warn" || true)" 2
+  check "the worker's exit is in the journal" "$(journal_since "$since" -u spl -g "dispatch of $forced failed" | grep -c 'killed by the OOM killer' || true)" 1
+  check "the worker's uncommitted work is still in its worktree ($DISPATCH_REPO-$forced/partial.txt)" \
+    "$(ct test -f "$DISPATCH_REPO-$forced/partial.txt" && echo present || echo absent)" present
+}
+
 check_stop() {
   local since
   if ! requires_spl; then
@@ -703,6 +863,8 @@ phase "6. spl-backup.timer and an off-host backup by spl-backup.service"
 check_backup
 phase "spl@worker1.service: one more instance, its own home and port"
 check_template
+phase "9. dispatch under MemoryMax=: the OOM killer takes the worker, not the service"
+check_dispatch_oom
 phase "4. watchdog: SIGSTOP the main process, systemd restarts it"
 check_watchdog
 phase "5. systemctl stop spl: graceful"

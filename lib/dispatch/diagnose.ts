@@ -19,7 +19,9 @@ function pipeline(task: Task, d: DispatchView | undefined, live: TaskDispatchLiv
   if (d.spawn) rows.push({ step: 'subprocess spawned', at: d.spawn.at, detail: `pid ${String(d.spawn.pid)}: ${Array.isArray(d.spawn.command) ? (d.spawn.command as string[]).join(' ') : ''}` });
   if (d.session) rows.push({ step: 'session captured', at: d.session.at, detail: `${String(d.session.session_id)} (project ${String(d.session.project_slug)}${d.session.model ? `, model ${String(d.session.model)}` : ''})` });
   const events = num(d.exit?.stream_events) ?? live?.stream_events ?? null;
-  if (events !== null) rows.push({ step: `${events} stream events`, at: null, detail: `last ${str(d.exit?.last_stream_event_type) ?? live?.last_event_type ?? 'none'}` });
+  const lastMs = num(d.exit?.last_stream_event_ms);
+  const lastAt = lastMs !== null && typeof d.exit?.started_at === 'string' ? new Date(Date.parse(d.exit.started_at) + lastMs).toISOString() : null;
+  if (events !== null) rows.push({ step: `${events} stream events`, at: lastAt, detail: `last ${str(d.exit?.last_stream_event_type) ?? live?.last_event_type ?? 'none'}` });
   if (d.exit) rows.push({ step: 'subprocess exited', at: d.exit.at, detail: d.exit.observed === false ? 'not observed (the dispatcher restarted)' : `code=${String(d.exit.exit_code ?? 'None')} signal=${String(d.exit.signal ?? 'None')} dur=${String(d.exit.duration_ms)}ms` });
   if (d.complete) {
     const c = d.complete;

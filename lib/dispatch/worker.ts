@@ -49,6 +49,10 @@ export interface SubprocessExit {
   duration_ms: number;
   last_stream_event_type: string | null;
   stream_events: number;
+  /** When it was spawned, and its first and last stream events in ms after that (null: none seen). */
+  started_at: string;
+  first_stream_event_ms: number | null;
+  last_stream_event_ms: number | null;
   spawn_error?: string;
 }
 
@@ -110,6 +114,8 @@ export class Worker {
   private lineTimer: NodeJS.Timeout | undefined;
   private events = 0;
   private lastType: string | null = null;
+  private firstAt: number | null = null;
+  private lastAt: number | null = null;
   private sessionSeen = false;
   private result: ResultEvent | null = null;
   private tokens = { input: 0, output: 0, seen: false };
@@ -213,6 +219,8 @@ export class Worker {
     }
     this.events++;
     this.lastType = e.type;
+    this.lastAt = this.spec.now() - this.startedAt;
+    this.firstAt ??= this.lastAt;
     if (!this.sessionSeen && e.session_id !== null) {
       this.sessionSeen = true;
       this.hooks.session(e);
@@ -260,6 +268,7 @@ export class Worker {
     this.exit = {
       pid, exit_code: code, signal: signal === null ? null : (SIGNALS[signal] ?? null), signal_name: signal,
       duration_ms: this.spec.now() - this.startedAt, last_stream_event_type: this.lastType, stream_events: this.events,
+      started_at: new Date(this.startedAt).toISOString(), first_stream_event_ms: this.firstAt, last_stream_event_ms: this.lastAt,
     };
     this.armLineTimer();
     this.hooks.exited(this.exit);
@@ -281,7 +290,10 @@ export class Worker {
 
   private spawnFailed(message: string): void {
     if (this.exit) return;
-    this.exit = { pid: null, exit_code: null, signal: null, signal_name: null, duration_ms: this.spec.now() - this.startedAt, last_stream_event_type: null, stream_events: 0, spawn_error: message };
+    this.exit = {
+      pid: null, exit_code: null, signal: null, signal_name: null, duration_ms: this.spec.now() - this.startedAt, last_stream_event_type: null, stream_events: 0,
+      started_at: new Date(this.startedAt).toISOString(), first_stream_event_ms: null, last_stream_event_ms: null, spawn_error: message,
+    };
     this.spec.logger.error({ argv0: this.spec.argv[0] }, `worker did not start: ${message}`);
     this.hooks.exited(this.exit);
     this.settle(false);
