@@ -725,7 +725,10 @@ check_dispatch_oom() {
 # OOM killer ends.
 dispatch_oom() {
   local out reply queued forced pid main_pid restarts oom_before oom_after since t0 state diag warn
-  install -D -m 0755 "$ROOT/test/fixtures/agents/fake-claude.mjs" "$ROOTFS$FAKE_AGENT"
+  if ! install -D -m 0755 "$ROOT/test/fixtures/agents/fake-claude.mjs" "$ROOTFS$FAKE_AGENT"; then
+    fail "could not copy test/fixtures/agents/fake-claude.mjs into the container ($FAKE_AGENT)" -
+    return 0
+  fi
   # shellcheck disable=SC2016 # expanded by the container's sh
   if ! out=$(asspl sh -ec 'git init -q -b main "$1"; printf "systemd drill\n" >"$1/README"; git -C "$1" add README
       git -C "$1" -c user.name="spl drill" -c user.email=drill@localhost commit -q -m "systemd drill: first commit"' sh "$DISPATCH_REPO" 2>&1); then
@@ -746,7 +749,7 @@ dispatch_oom() {
     "$(printf '%s' "$reply" | json 'v.state+" "+v.queued_reason+" "+v.preflight.band+" "+v.preflight.source' 2>/dev/null || echo "$reply")" "queued memory critical cgroup"
   note "its pre-flight: $(printf '%s' "$reply" | json 'v.preflight.line' 2>/dev/null || true)"
   check "spl task interrupt $queued takes the queued dispatch out" "$(asspl spl task interrupt "$queued" -o json 2>&1 | json 'v.state' 2>/dev/null || echo 'failed')" queued
-  check "$queued: failed, no dispatch left" "$(asspl spl task show "$queued" -o json 2>&1 | json 'v.status+" "+v.dispatch' 2>/dev/null || echo 'not shown')" "failed null"
+  check "$queued: withdrawn, still active (nothing ran), no dispatch left" "$(asspl spl task show "$queued" -o json 2>&1 | json 'v.status+" "+v.dispatch' 2>/dev/null || echo 'not shown')" "active null"
   if [ "$(printf '%s' "$reply" | json 'v.preflight.source+" "+v.preflight.band' 2>/dev/null)" != "cgroup critical" ]; then
     # Without the cgroup's figures the instance does not know the ceiling, and a worker that allocates without end
     # is only safe where the kernel holds it: do not start one.
@@ -796,6 +799,7 @@ dispatch_oom() {
   check "journalctl -u spl -g 'dispatch pre-flight': the critical band's WARN, once per dispatch" \
     "$(journal_since "$since" -u spl -g 'dispatch pre-flight' | grep -cF "$warn" || true)" 2
   note "$(journal_since "$since" -u spl -g 'dispatch pre-flight' | tail -n 1)"
+  check "the line ends as the runbook prints it (avail_gb=N.N, nothing after)" "$(journal_since "$since" -u spl -g 'dispatch pre-flight' | grep -F "$warn" | grep -cE 'avail_gb=[0-9]+\.[0-9]$' || true)" 2
   check "and it has PRIORITY=4 (-p warning)" "$(journal_since "$since" -u spl -p warning -g 'dispatch pre-flight' | grep -cF "$warn" || true)" 2
   check "the worker's exit is in the journal" "$(journal_since "$since" -u spl -g "dispatch of $forced failed" | grep -c 'killed by the OOM killer' || true)" 1
   check "the worker's uncommitted work is still in its worktree ($DISPATCH_REPO-$forced/partial.txt)" \

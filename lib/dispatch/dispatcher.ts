@@ -54,6 +54,7 @@ export class Dispatcher {
   readonly name = 'dispatcher';
   private readonly runs = new Map<string, Run>();
   private readonly queue: Waiting[] = [];
+  private readonly planning = new Set<string>();
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly memory: MemorySource;
@@ -101,6 +102,17 @@ export class Dispatcher {
     if (live) {
       throw new SplError('DISPATCH_ACTIVE', `${task.alias} already has a ${live.state} dispatch (sub-thread ${live.sub_thread}${live.pid ? `, pid ${live.pid}` : ''})`, { fix: `spl task interrupt ${task.alias} stops it` });
     }
+    // Planning awaits git; a second request for the same task meanwhile is refused, not run twice.
+    if (this.planning.has(task.thread)) throw new SplError('DISPATCH_ACTIVE', `${task.alias} is being dispatched by another request right now`, { fix: `spl task show ${task.alias}` });
+    this.planning.add(task.thread);
+    try {
+      return await this.plan(req, task);
+    } finally {
+      this.planning.delete(task.thread);
+    }
+  }
+
+  private async plan(req: DispatchRequest, task: Task): Promise<DispatchReply> {
     const plan = await planDispatch(req, task, {
       adapters: this.o.engine.state(adaptersFold), attempts: dispatchesOf(this.dispatches(), task.thread).length,
       briefOf: this.o.briefOf, contentOf: this.o.contentOf, dataDir: this.o.dataDir, mint: (purpose) => mintThreadId(this.o.did, purpose),
@@ -171,7 +183,9 @@ export class Dispatcher {
 
   private preflight(): Preflight {
     const pf = preflight(this.memory);
-    this.log[pf.level]({ avail_gb: pf.avail_gb, band: pf.band, source: pf.source }, pf.line);
+    // The runbook's line exactly, with no fields appended (the journal shows them after the message); the reply
+    // and the request record carry the band and where the figure came from.
+    this.log[pf.level](pf.line);
     return pf;
   }
 

@@ -48,8 +48,14 @@ export class Reconciler {
     o.engine.react('reconciler', (records) => this.react(records));
   }
 
-  start(): void {
+  /** Runs filed while no reconciler ran (the instance stopped between the INTEND and its routing) are routed now. */
+  async start(): Promise<void> {
     this.active = true;
+    for (const task of this.o.engine.state(tasksFold).byThread.values()) {
+      if (!task.run || task.routing !== null || task.status !== 'inbox') continue;
+      const intend = await this.o.log.get(task.record);
+      if (intend && routable(intend, this.o.did)) await this.route(task, intend);
+    }
   }
 
   stop(): void {

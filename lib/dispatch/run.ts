@@ -94,14 +94,25 @@ export class Run {
     await append(deps, drafts);
   }
 
-  /** A dispatch that never started (interrupted while queued, the instance stopping): its completion, and the task fails. */
+  /**
+   * A dispatch that never started: its completion record; then the task fails when it could not start
+   * (spawn_failed), and otherwise — withdrawn from the queue, or the instance stopping — keeps its status, with a
+   * comment saying the dispatch was withdrawn (nothing ran, so nothing failed).
+   */
   static async endUnspawned(deps: RunDeps, plan: DispatchPlan, reason: FailureReason, detail: string): Promise<void> {
-    const fail = moveDraft(deps, plan.task.thread, deps.did, { to: 'failed', reason: `dispatch ${reason}: ${detail}` });
+    const alias = plan.task.alias;
+    const after: Draft[] = [];
+    if (reason === 'spawn_failed') {
+      const fail = moveDraft(deps, plan.task.thread, deps.did, { to: 'failed', reason: `dispatch ${reason}: ${detail}` });
+      if (fail) after.push(fail);
+    } else {
+      after.push({ thread: plan.task.thread, actor: deps.did, act: 'KNOW', body: { topic: TASK_COMMENT, alias, text: `dispatch attempt ${plan.attempt} withdrawn before it started (${detail}); dispatch again with spl task dispatch ${alias}` } });
+    }
     await append(deps, [
       { thread: plan.sub, actor: deps.did, act: 'KNOW', body: completeBody(plan, { success: false, completion_codepath: 'not_spawned', failure_reason: reason, detail, cost_usd: null, cost_source: 'unknown' }) },
-      ...(fail ? [fail] : []),
+      ...after,
     ]);
-    deps.logger.warn({ alias: plan.task.alias, thread: plan.task.thread }, `dispatch of ${plan.task.alias} ended before it started: ${detail}`);
+    deps.logger.warn({ alias, thread: plan.task.thread }, `dispatch of ${alias} ended before it started: ${detail}`);
   }
 
   constructor(private readonly deps: RunDeps, readonly plan: DispatchPlan, private readonly pf: DispatchPreflightView | undefined) {

@@ -53,6 +53,12 @@ function dirtyPaths(out: string): string[] {
 // -z: paths exactly as they are, whatever characters they hold; untracked files listed one by one.
 const STATUS = ['status', '--porcelain=v1', '-z', '--untracked-files=all'];
 
+/** The top of the git working tree containing `dir`, or null outside one. */
+export function repoTop(dir: string): string | null {
+  const top = git(dir, ['rev-parse', '--show-toplevel']);
+  return top.ok ? top.out.trim() : null;
+}
+
 /** The state of the git working tree containing `dir`. */
 export function treeState(dir: string): TreeState {
   const top = git(dir, ['rev-parse', '--show-toplevel']);

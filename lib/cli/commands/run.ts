@@ -43,16 +43,9 @@ export function register(prog: Sade): void {
     .example('run "fix the flaky parser test" --domain code')
     .example('run "tidy the README" --to did:sync:agent:claude --timeout 600')
     .action(async (goal: string, flags: RunFlags) => {
-      const { execFileSync } = await import('node:child_process');
       const ctx = commandContext(flags);
-      let repo = flags.repo;
-      if (repo === undefined) {
-        try {
-          repo = execFileSync('git', ['rev-parse', '--show-toplevel'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-        } catch {
-          throw new SplError('USAGE', 'spl run needs a git repository for the worker: run it inside one, or give --repo PATH');
-        }
-      }
+      const repo = flags.repo ?? (await import('../../dispatch/worktree.js')).repoTop(process.cwd());
+      if (repo === null) throw new SplError('USAGE', 'spl run needs a git repository for the worker: run it inside one, or give --repo PATH');
       const timeout = flags.timeout === undefined ? undefined : Number(flags.timeout);
       if (timeout !== undefined && !(timeout > 0)) throw new SplError('USAGE', `--timeout must be a positive number of seconds (got ${flags.timeout})`);
       const client = ctx.client();

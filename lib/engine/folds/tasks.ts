@@ -95,6 +95,8 @@ export interface Task {
   history: TaskHistoryEntry[];
   attempts: TaskAttempt[];
   routing: TaskRouting | null;
+  /** Filed by spl run: the reconciler routes it. */
+  run: boolean;
 }
 
 type TaskRouting = NonNullable<TaskDetail['routing']>;
@@ -145,7 +147,7 @@ function open(state: TasksState, r: StoredRecord): void {
     title: str(r.body.title) ?? str(r.body.goal) ?? str(r.body.text) ?? alias,
     domain: str(r.body.domain), priority, labels: strings(r.body.labels), repo: str(r.body.repo), criteria: strings(r.body.criteria),
     status: 'inbox', assigned_to: str(r.body.assign), created_by: r.actor, created_at: r.created_at, updated_at: r.created_at,
-    record: r.id, content: contentOf(r.body, r.id), claim: null, attempts: [], routing: null,
+    record: r.id, content: contentOf(r.body, r.id), claim: null, attempts: [], routing: null, run: r.body.run === true,
     history: [{ sequence: r.sequence, clock: r.clock, act: r.act, actor: r.actor, topic: str(r.body.topic) ?? 'task_created', record: r.id, at: r.created_at, from: 'inbox', to: 'inbox' }],
   });
   state.byAlias.set(alias, r.thread);
