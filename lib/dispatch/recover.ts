@@ -3,22 +3,17 @@
 // (SIGTERM to its group, SIGKILL after the grace period); a missing subprocess-exit record is written as "not
 // observed"; the completion says dispatcher_restarted; and the task, if it is still active, is marked failed.
 
-import { readFileSync } from 'node:fs';
 import { validateRecord } from '../kernel/record.js';
 import { findTask, tasksFold } from '../engine/folds/tasks.js';
 import { planTransition } from '../engine/tasks.js';
 import { KIND, TOPIC, unfinished, type DispatchesState, type DispatchView } from './records.js';
+import { procStat } from './proc.js';
 import type { RunDeps } from './run.js';
 
+/** The same process (pid and start time), and not a zombie waiting for a parent that will never reap it. */
 function alive(pid: number, start: unknown): boolean {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = fields.slice(fields.lastIndexOf(')') + 2).split(' ');
-    // The same process (pid and start time), and not a zombie waiting for a parent that will never reap it.
-    return typeof start === 'string' && f[19] === start && f[0] !== 'Z';
-  } catch {
-    return false;
-  }
+  const p = procStat(pid);
+  return p !== null && typeof start === 'string' && p.start === start && p.state !== 'Z';
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -3,7 +3,6 @@
 // then the task moves — review on success, with the done claim carrying the result summary and the worktree HEAD
 // (unless the worktree is dirty: the completion gate keeps it active and says why), failed otherwise.
 
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { validateRecord } from '../kernel/record.js';
 import type { DispatchPreflightView, TaskDispatchLive } from '../kernel/wire.js';
@@ -13,6 +12,7 @@ import { planTransition, type TaskDraft, type TransitionRequest } from '../engin
 import type { RecordLog } from '../store/record-log.js';
 import { expandArgv } from './adapters.js';
 import { oomKills, type MemorySource } from './memory.js';
+import { procStat } from './proc.js';
 import type { DispatchPlan } from './plan.js';
 import { KIND, TOPIC } from './records.js';
 import type { StreamEvent } from './stream.js';
@@ -37,16 +37,6 @@ type Draft = TaskDraft | { thread: string; actor: string; act: 'DO' | 'KNOW'; bo
 
 async function append(deps: RunDeps, drafts: Draft[]): Promise<void> {
   await deps.log.append(drafts.map((d) => validateRecord(d)));
-}
-
-/** The process's start time in clock ticks since boot (/proc/<pid>/stat field 22): a pid and this name one process. */
-function procStart(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
 }
 
 /** The status move a finished (or abandoned) dispatch makes, written by `actor`; skipped (and logged) if the task moved on meanwhile. */
@@ -186,7 +176,7 @@ export class Run {
       thread: p.sub, actor: this.deps.did, act: 'DO',
       body: {
         kind: KIND.spawn, topic: TOPIC.spawn, task_thread: p.task.thread, alias: p.task.alias, attempt: p.attempt, adapter: p.adapter.did,
-        pid, pgid: pid, proc_start: procStart(pid), command: argv, worktree: p.worktree, branch: p.branch, base: p.prepared.head,
+        pid, pgid: pid, proc_start: procStat(pid)?.start ?? null, command: argv, worktree: p.worktree, branch: p.branch, base: p.prepared.head,
         oom_kill_before: this.oomBefore, deadline_at: new Date(this.deps.now() + p.timeoutSecs * 1000).toISOString(),
         ...(this.pf ? { preflight: { band: this.pf.band, avail_gb: this.pf.avail_gb, source: this.pf.source } } : {}),
       },

@@ -60,6 +60,13 @@ export async function readJson(ctx: Context, limit: number): Promise<unknown> {
 }
 
 /** Offset of the first byte that breaks UTF-8 (RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF). */
+/** A JSON object body (arrays and scalars refused with 400). */
+export async function readJsonObject(ctx: Context, limit: number): Promise<Record<string, unknown>> {
+  const b = await readJson(ctx, limit);
+  if (typeof b !== 'object' || b === null || Array.isArray(b)) throw new SplError('INVALID_REQUEST', 'the body must be a JSON object');
+  return b as Record<string, unknown>;
+}
+
 export function firstInvalidUtf8(buf: Uint8Array): number {
   let i = 0;
   while (i < buf.length) {

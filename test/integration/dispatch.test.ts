@@ -109,11 +109,21 @@ t.test('every codepath and failure reason, one real worker each, in one instance
     { mode: 'chatter', args: ['--timeout', '1'], codepath: 'budget_deadline', failure: 'budget_exceeded', success: false, status: 'failed', exit: null, signal: 15 },
     { mode: 'sigkill', codepath: 'stream_eof_fallback', failure: 'result_missing', success: false, status: 'failed', exit: null, signal: 9 },
   ];
+  // All six run at once (each adapter has its own slots), then each is judged.
+  const started: Array<{ alias: string; reply: any }> = []; // eslint-disable-line @typescript-eslint/no-explicit-any
   for (const k of cases) {
     const did = `did:sync:agent:${k.mode}`;
     await adapter(c, did, k.mode);
     const alias = await task(c, `Case ${k.mode}`, ['--assign', did]);
-    const { reply, task: done, diag } = await dispatchAndWait(c, alias, k.args ?? []);
+    const r = await c.spl(['task', 'dispatch', alias, '-o', 'json', ...(k.args ?? [])]);
+    t.equal(r.code, 0, r.stderr);
+    started.push({ alias, reply: JSON.parse(r.stdout) });
+  }
+  for (const [i, k] of cases.entries()) {
+    const { alias, reply } = started[i]!;
+    const did = `did:sync:agent:${k.mode}`;
+    const done = await waitTask(c, alias, (x) => finished(x));
+    const diag = await get(c, `/v1/tasks/${alias}/diagnose`);
     t.equal(reply.state, 'running', `${k.mode}: spawned at once`);
     t.equal(done.status, k.status, `${k.mode}: task ${k.status}`);
     t.match(diag.completion, { codepath: k.codepath, failure_reason: k.failure, success: k.success }, `${k.mode}: completion`);

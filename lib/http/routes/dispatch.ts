@@ -1,7 +1,6 @@
 // Dispatch (SPEC §11): adapters (LEARN records on th_engine_config, folded by the dispatch module), POST
 // /v1/dispatch (permission resource `dispatch`), a task's interrupt and its diagnosis.
 
-import type { Context } from 'koa';
 import { SplError } from '../../kernel/errors.js';
 import { validateRecord } from '../../kernel/record.js';
 import type { AdapterView, ListBody } from '../../kernel/wire.js';
@@ -10,7 +9,7 @@ import { ADAPTER_DEFAULTS, adapterDraft, commandFound, adapterRemoval, adaptersF
 import { diagnose } from '../../dispatch/diagnose.js';
 import type { DispatchRequest } from '../../dispatch/plan.js';
 import { dispatchesFold, dispatchesOf } from '../../dispatch/records.js';
-import { readJson } from '../body.js';
+import { readJsonObject } from '../body.js';
 import type { ApiDeps, DispatchApi } from '../context.js';
 import { type Routes } from '../route.js';
 
@@ -23,12 +22,6 @@ function view(a: Adapter, dispatch: DispatchApi | undefined): AdapterView {
     line_timeout_secs: a.line_timeout_secs, env: Object.keys(a.env), domains: a.domains, record: a.record, updated_at: a.updated_at,
     command_found: commandFound(a.argv[0]!), ...load,
   };
-}
-
-async function objectBody(ctx: Context, limit: number): Promise<Body> {
-  const b = await readJson(ctx, limit);
-  if (typeof b !== 'object' || b === null || Array.isArray(b)) throw new SplError('INVALID_REQUEST', 'the body must be a JSON object');
-  return b as Body;
 }
 
 function field<T>(b: Body, key: string, type: 'string' | 'number' | 'boolean'): T | undefined {
@@ -46,7 +39,7 @@ function dispatcher(deps: ApiDeps): DispatchApi {
 export function dispatchRoutes(api: Routes, deps: ApiDeps): void {
   adapterRoutes(api, deps);
   api.post('/v1/dispatch', 'dispatch', async (ctx) => {
-    const b = await objectBody(ctx, deps.bodyLimit);
+    const b = await readJsonObject(ctx, deps.bodyLimit);
     const ref = field<string>(b, 'task', 'string') ?? field<string>(b, 'thread_id', 'string');
     if (ref === undefined) throw new SplError('INVALID_REQUEST', 'task is required: the alias or thread id of the task to dispatch', { field: 'task' });
     const budget = typeof b.budget === 'object' && b.budget !== null ? (b.budget as Body) : {};
@@ -110,7 +103,7 @@ function adapterRoutes(api: Routes, deps: ApiDeps): void {
     ctx.body = view(one(ctx.params.did!), deps.dispatch);
   });
   api.post('/v1/adapters', 'config_write', async (ctx) => {
-    const spec = checkAdapter(adapterSpec(await objectBody(ctx, deps.bodyLimit)));
+    const spec = checkAdapter(adapterSpec(await readJsonObject(ctx, deps.bodyLimit)));
     const existed = adapters().has(spec.did);
     await deps.log.append([validateRecord(adapterDraft(ctx.state.actor, spec))]);
     const a = view(one(spec.did), deps.dispatch);

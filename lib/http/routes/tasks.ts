@@ -2,14 +2,13 @@
 // content edits. Task writes are taken one at a time, so each is checked against the state the one before it
 // left (an append resolves only once the folds hold it); everything is written through RecordLog.append.
 
-import type { Context } from 'koa';
 import { SplError } from '../../kernel/errors.js';
 import { mintThreadId } from '../../kernel/id.js';
 import { validateRecord } from '../../kernel/record.js';
 import { allowedVerbs, CLOSED_STATUSES, findTask, TASK_STATUSES, tasksFold, type Task, type TasksState, type TaskStatus } from '../../engine/folds/tasks.js';
 import { commentDraft, editDraft, planTask, planTransition, taskIntend, type TaskDraft, type TaskSpec, type TransitionRequest } from '../../engine/tasks.js';
 import type { ListBody, TaskDetail, TaskSummary, TaskTransitionReply } from '../../kernel/wire.js';
-import { readJson } from '../body.js';
+import { readJsonObject } from '../body.js';
 import type { ApiDeps } from '../context.js';
 import { stringParam } from '../params.js';
 import { type Routes } from '../route.js';
@@ -53,12 +52,6 @@ function optInt(b: Body, key: string): number | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'number' || !Number.isInteger(v)) throw new SplError('INVALID_REQUEST', `${key} must be a whole number`, { field: key });
   return v;
-}
-
-async function objectBody(ctx: Context, limit: number): Promise<Body> {
-  const b = await readJson(ctx, limit);
-  if (typeof b !== 'object' || b === null || Array.isArray(b)) throw new SplError('INVALID_REQUEST', 'the body must be a JSON object');
-  return b as Body;
 }
 
 function specOf(b: Body): TaskSpec {
@@ -179,14 +172,14 @@ function createTask(ta: TaskApi, actor: string, spec: TaskSpec): Promise<TaskDet
 
 function addRoute(api: Routes, ta: TaskApi): void {
   api.post('/v1/tasks', 'task_write', async (ctx) => {
-    const spec = specOf(await objectBody(ctx, ta.deps.bodyLimit));
+    const spec = specOf(await readJsonObject(ctx, ta.deps.bodyLimit));
     ctx.body = await createTask(ta, ctx.state.actor, spec);
     ctx.status = 201;
   });
 
   // spl run: a task whose INTEND the reconciler routes and dispatches (SPEC §11).
   api.post('/v1/runs', 'dispatch', async (ctx) => {
-    const b = await objectBody(ctx, ta.deps.bodyLimit);
+    const b = await readJsonObject(ctx, ta.deps.bodyLimit);
     const goal = optString(b, 'goal');
     if (goal === undefined || goal.trim() === '') throw new SplError('INVALID_REQUEST', 'a run needs a goal', { field: 'goal' });
     const timeout = b.timeout_secs;
@@ -204,7 +197,7 @@ function addRoute(api: Routes, ta: TaskApi): void {
 
 function transitionRoute(api: Routes, ta: TaskApi): void {
   api.post('/v1/tasks/:ref/transitions', 'task_write', async (ctx) => {
-    const req = transitionOf(await objectBody(ctx, ta.deps.bodyLimit));
+    const req = transitionOf(await readJsonObject(ctx, ta.deps.bodyLimit));
     const actor = ctx.state.actor;
     ctx.body = await ta.serially(async (): Promise<TaskTransitionReply> => {
       const t = ta.task(ctx.params.ref!);
@@ -221,14 +214,14 @@ function transitionRoute(api: Routes, ta: TaskApi): void {
 
 function noteRoutes(api: Routes, ta: TaskApi): void {
   api.post('/v1/tasks/:ref/comments', 'task_write', async (ctx) => {
-    const text = optString(await objectBody(ctx, ta.deps.bodyLimit), 'text') ?? '';
+    const text = optString(await readJsonObject(ctx, ta.deps.bodyLimit), 'text') ?? '';
     const t = ta.task(ctx.params.ref!);
     ctx.body = { object: 'task_comment', record: await ta.append(commentDraft(t, ctx.state.actor, text)), task: t.alias };
     ctx.status = 201;
   });
 
   api.post('/v1/tasks/:ref/content', 'task_write', async (ctx) => {
-    const b = await objectBody(ctx, ta.deps.bodyLimit);
+    const b = await readJsonObject(ctx, ta.deps.bodyLimit);
     const actor = ctx.state.actor;
     ctx.body = await ta.serially(async () => {
       const t = ta.task(ctx.params.ref!);
