@@ -165,8 +165,8 @@ export class Dispatcher {
     return { running: this.runningFor(did), queued: this.queue.filter((w) => w.plan.adapter.did === did).length };
   }
 
-  get active(): number {
-    return this.runs.size;
+  totals(): { running: number; queued: number } {
+    return { running: this.runs.size, queued: this.queue.length };
   }
 
   private dispatches(): DispatchesState {

@@ -57,6 +57,8 @@ export interface DispatchApi {
   interrupt(ref: string, by: string): Promise<{ alias: string; state: 'running' | 'queued'; sub_thread: string; pid: number | null }>;
   liveOf(taskThread: string): TaskDispatchLive | null;
   load(did: string): { running: number; queued: number };
+  /** Across every adapter. */
+  totals(): { running: number; queued: number };
 }
 
 interface AuthSettings {

@@ -100,6 +100,8 @@ export interface InstanceInfo {
   socket: string;
   reloads?: ReloadState;
   auth?: AuthTally;
+  /** Workers running now, and dispatches waiting for a slot or for memory. */
+  dispatches?: { running: number; queued: number };
 }
 
 /** An API token as listed (its secret is never stored; only POST /v1/tokens returns it, once). */

@@ -250,6 +250,8 @@ t.test('max_concurrent = 1 serialises two dispatches: the second queues (task sh
   t.match(shown.stdout, /\nDispatch: queued \(attempt 1, did:sync:agent:dev\): waiting for a free slot \(max_concurrent\), position 1/);
   const list = JSON.parse((await c.spl(['adapter', 'list', '-o', 'json'])).stdout);
   t.match(list, [{ did: DEV, running: 1, queued: 1 }]);
+  const status = await c.spl(['status']);
+  t.match(status.stdout, /\n\s*dispatches\s+1 running, 1 queued\n/, 'spl status counts the workers and the waiting dispatches');
   const ta = await waitTask(c, a, (x) => finished(x));
   const tb = await waitTask(c, b, (x) => finished(x));
   t.equal(ta.status, 'review');

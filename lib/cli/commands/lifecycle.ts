@@ -214,6 +214,7 @@ async function status(ctx: CommandContext): Promise<void> {
     ['uptime', formatDuration(info.uptime_secs)],
     ['records', info.records],
     ['threads', info.threads],
+    ...(info.dispatches ? [['dispatches', `${info.dispatches.running} running, ${info.dispatches.queued} queued`] as [string, string]] : []),
     ['store', info.store],
     ['bind', info.bind],
     ['socket', info.socket],

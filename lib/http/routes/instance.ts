@@ -24,6 +24,7 @@ export function instanceRoutes(api: Routes, deps: ApiDeps): void {
       socket: i.socket,
       ...(i.reloads ? { reloads: i.reloads() } : {}),
       ...(deps.authGuard ? { auth: deps.authGuard.tally() } : {}),
+      ...(deps.dispatch ? { dispatches: deps.dispatch.totals() } : {}),
     } satisfies InstanceInfo;
   });
 }
