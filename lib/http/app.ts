@@ -9,6 +9,7 @@ import { Routes, type RouteSpec } from './route.js';
 import { engineConfigRoutes } from './routes/engine-config.js';
 import { dispatchRoutes } from './routes/dispatch.js';
 import { engineRoutes } from './routes/engine.js';
+import { fleetRoutes } from './routes/fleet.js';
 import { healthRoutes } from './routes/health.js';
 import { instanceRoutes } from './routes/instance.js';
 import { recordRoutes } from './routes/records.js';
@@ -45,6 +46,7 @@ export function createApp(deps: ApiDeps): Koa<ApiState> {
   threadRoutes(api, deps);
   taskRoutes(api, deps);
   dispatchRoutes(api, deps);
+  fleetRoutes(api, deps);
   engineConfigRoutes(api, deps);
   trustRoutes(api, deps);
   engineRoutes(api, deps);

@@ -5,6 +5,8 @@ import type { Engine } from '../engine/engine.js';
 import type { TaskContent } from '../engine/folds/tasks.js';
 import type { DispatchReply, ReloadState, TaskContentState, TaskDispatchLive, TokenInfo } from '../kernel/wire.js';
 import type { DispatchRequest } from '../dispatch/plan.js';
+import type { FleetMemberView } from '../kernel/wire.js';
+import type { Heartbeat } from '../fleet/registry.js';
 import type { RecordLog } from '../store/record-log.js';
 import type { AuthGuard } from './auth-guard.js';
 
@@ -61,6 +63,15 @@ export interface DispatchApi {
   totals(): { running: number; queued: number };
 }
 
+/** The coordinator's registry as the API sees it. */
+export interface FleetApi {
+  beat(hb: Heartbeat): { status: FleetMemberView['status']; interval_secs: number; coordinator: string };
+  members(): FleetMemberView[];
+  member(did: string): FleetMemberView | undefined;
+  readonly intervalSecs: number;
+  readonly url: string;
+}
+
 interface AuthSettings {
   /** false only with --insecure-localhost. */
   tcpRequiresToken: boolean;
@@ -76,6 +87,7 @@ export interface ApiDeps {
   tokens: TokenApi;
   taskFiles: TaskFilesApi;
   dispatch?: DispatchApi;
+  fleet?: FleetApi;
   auth: AuthSettings;
   /** Largest request body accepted, in bytes. */
   bodyLimit: number;

@@ -22,7 +22,8 @@ export interface InstanceConfig {
   port: number;
   storePath: string;
   logLevel: LogLevel;
-  fleet: { coordinatorUrl: string | undefined; heartbeatIntervalSecs: number; advertisedEndpoint: string | undefined };
+  /** [fleet]: where heartbeats go (a worker), how often, the endpoint to advertise, and the bearer they carry. */
+  fleet: { coordinatorUrl: string | undefined; heartbeatIntervalSecs: number; advertisedEndpoint: string | undefined; token: string | undefined };
   backup: { dest: string | undefined; keepDays: number };
   /** [server] headers_timeout_secs, request_timeout_secs: how long a client may take to send its request. */
   timeouts: { headersSecs: number; requestSecs: number };
@@ -221,6 +222,7 @@ export function loadInstanceConfig(paths: HomePaths, env: Env = process.env, fla
       coordinatorUrl: env.SPL_FLEET_COORDINATOR_URL ?? str(fleet, 'coordinator_url', 'fleet', file),
       heartbeatIntervalSecs: int(fleet, 'heartbeat_interval_secs', 'fleet', file, 1, 3600) ?? 5,
       advertisedEndpoint: str(fleet, 'advertised_endpoint', 'fleet', file),
+      token: env.SPL_FLEET_TOKEN ?? str(fleet, 'token', 'fleet', file),
     },
     backup: {
       dest: resolveDest(str(backup, 'dest', 'backup', file), env),

@@ -34,6 +34,9 @@ import { adaptersFold } from '../dispatch/adapters.js';
 import { Dispatcher, type DispatcherOptions } from '../dispatch/dispatcher.js';
 import { Reconciler } from '../dispatch/reconciler.js';
 import { dispatchesFold } from '../dispatch/records.js';
+import { FleetCoordinator } from '../fleet/coordinator.js';
+import { HeartbeatService } from '../fleet/heartbeat.js';
+import { fleetRegistryFold, type Heartbeat } from '../fleet/registry.js';
 
 
 export { checkServeConfig, MAX_SOCKET_PATH } from './serve-config.js';
@@ -98,7 +101,7 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
     const { identity, log } = await openStore(opts, logger, now, progress);
     cleanups.push(() => log.close());
     progress(`rebuilding derived state from ${log.recordCount} records`);
-    const engine = await Engine.start(log, opts.logger, now, [adaptersFold, dispatchesFold, ...(opts.folds ?? [])] as ReadonlyArray<Fold<unknown>>);
+    const engine = await Engine.start(log, opts.logger, now, [adaptersFold, dispatchesFold, fleetRegistryFold, ...(opts.folds ?? [])] as ReadonlyArray<Fold<unknown>>);
     const taskFiles = new TaskFiles(paths);
     const dispatcher = new Dispatcher({
       did: identity.did, log, engine, logger: opts.logger, now, dataDir: paths.dataDir, secretsDir: paths.secretsDir,
@@ -106,11 +109,12 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
       graceMs: config.dispatch.killGraceSecs * 1000, ...opts.dispatch,
     });
     const reconciler = new Reconciler({ did: identity.did, log, engine, dispatcher, logger: opts.logger, now });
-    const { app, authGuard, bind } = createApi(opts, { log, engine, taskFiles, dispatcher, did: identity.did, startedAt, now, phase: () => phase });
+    const fleet = fleetServices(opts, { did: identity.did, log, engine, now, startedAt, running: () => dispatcher.totals().running });
+    const { app, authGuard, bind } = createApi(opts, { log, engine, taskFiles, dispatcher, fleet: fleet.coordinator, did: identity.did, startedAt, now, phase: () => phase });
     cleanups.push(() => authGuard.close());
     progress(`binding ${bind} and ${paths.socket}`);
     const listeners = await bindListeners(app, opts, bind, cleanups);
-    const services = new ServiceSet([aliasMirrorService(taskFiles), dispatcher, reconciler, ...(opts.services ?? [])], opts.logger.child({ target: 'syncropel_instance::services' }));
+    const services = new ServiceSet([aliasMirrorService(taskFiles), dispatcher, reconciler, ...fleet.services, ...(opts.services ?? [])], opts.logger.child({ target: 'syncropel_instance::services' }));
     await services.start({ did: identity.did, paths, config, log, engine, logger: opts.logger, now }, progress);
     cleanups.push(() => services.stop('start-up failed', () => undefined).then(() => undefined));
 
@@ -186,7 +190,7 @@ async function openStore(opts: StartOptions, logger: Logger, now: () => number, 
 
 function createApi(
   opts: StartOptions,
-  s: { log: RecordLog; engine: Engine; taskFiles: TaskFiles; dispatcher: Dispatcher; did: string; startedAt: number; now: () => number; phase: () => Phase },
+  s: { log: RecordLog; engine: Engine; taskFiles: TaskFiles; dispatcher: Dispatcher; fleet: FleetCoordinator; did: string; startedAt: number; now: () => number; phase: () => Phase },
 ): { app: ReturnType<typeof createApp>; authGuard: AuthGuard; bind: string } {
   const { paths, config } = opts;
   const authLog = opts.logger.child({ target: 'syncropel_http::auth' });
@@ -203,6 +207,7 @@ function createApi(
     tokens: new TokenStore(paths.apiTokens, s.now),
     taskFiles: s.taskFiles,
     dispatch: s.dispatcher,
+    fleet: s.fleet,
     auth: { tcpRequiresToken: !opts.insecureLocalhost, adminActor: opts.adminActor },
     logger: opts.logger,
     bodyLimit: DEFAULT_BODY_LIMIT,
@@ -216,6 +221,25 @@ function createApi(
     },
   });
   return { app, authGuard, bind };
+}
+
+/**
+ * The fleet (SPEC §12): every instance keeps a registry and counts itself in it (it is a coordinator once workers
+ * beat to it); one with `[fleet] coordinator_url` also sends heartbeats there.
+ */
+function fleetServices(opts: StartOptions, s: { did: string; log: RecordLog; engine: Engine; now: () => number; startedAt: number; running: () => number }): { coordinator: FleetCoordinator; services: Service[] } {
+  const { config } = opts;
+  const endpoint = config.fleet.advertisedEndpoint ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+  const self = (): Heartbeat => ({
+    did: s.did, endpoint, version: splVersion(), uptime_secs: Math.floor((s.now() - s.startedAt) / 1000),
+    health: s.engine.brokenFolds().length > 0 ? 'degraded' : 'healthy', active_dispatches: s.running(), store_records: s.log.recordCount,
+  });
+  const coordinator = new FleetCoordinator({ did: s.did, log: s.log, engine: s.engine, logger: opts.logger, now: s.now, intervalSecs: config.fleet.heartbeatIntervalSecs, self, url: endpoint });
+  const services: Service[] = [coordinator];
+  if (config.fleet.coordinatorUrl) {
+    services.push(new HeartbeatService({ coordinatorUrl: config.fleet.coordinatorUrl, intervalSecs: config.fleet.heartbeatIntervalSecs, token: config.fleet.token, logger: opts.logger, beat: self }));
+  }
+  return { coordinator, services };
 }
 
 type Listeners = { tcp: Server; unix: Server };

@@ -329,3 +329,32 @@ export interface TaskTransitionReply {
   trust: { actor: string; domain: string; verdict: string } | { none: string } | null;
   task: TaskDetail;
 }
+
+/** One instance in the coordinator's registry (GET /v1/fleet/status, /v1/fleet/instances/:did). */
+export interface FleetMemberView {
+  did: string;
+  endpoint: string | null;
+  status: 'live' | 'stale' | 'archived' | 'left';
+  version: string;
+  uptime_secs: number;
+  health: string;
+  active_dispatches: number;
+  store_records: number;
+  left: boolean;
+  first_seen: string;
+  last_heartbeat: string;
+  /** The coordinator itself. */
+  coordinator: boolean;
+}
+
+/** GET /v1/fleet/status: what spl fleet status and spl fleet list show. */
+export interface FleetStatusView {
+  object: 'fleet_status';
+  coordinator_url: string;
+  coordinator_did: string;
+  heartbeat_interval_secs: number;
+  counts: { live: number; stale: number; archived: number; left: number };
+  instances: FleetMemberView[];
+  freezes: unknown[];
+  emergency: boolean;
+}

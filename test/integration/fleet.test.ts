@@ -1,0 +1,78 @@
+// A coordinator and a worker on loopback, real processes: the worker's heartbeats make it live in fleet list,
+// show and status (the runbook's output), ping reaches it; a graceful stop is recorded as left (its final
+// heartbeat says draining), a SIGKILL only ever makes it stale; registry records are written on change only; a
+// restarted coordinator knows its members from those records before their next beat. The thresholds themselves
+// are unit-tested with an injected clock (test/unit/fleet-registry.test.ts).
+
+import t from 'tap';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, http, makeHome, runSpl, serve, stop } from '../helpers/spl.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+t.test('coordinator and worker: join, list/status/show/ping, left on a graceful stop, stale after a SIGKILL, records on change, restart', async (t) => {
+  const coord = await makeHome();
+  t.teardown(() => coord.cleanup());
+  // One-second beats on both sides: the coordinator judges by its own interval (3 for stale).
+  mkdirSync(coord.home, { mode: 0o700 });
+  writeFileSync(join(coord.home, 'config.toml'), '[fleet]\nheartbeat_interval_secs = 1\n', { mode: 0o600 });
+  await serve(coord);
+  t.teardown(() => stop(coord));
+  const worker = { ...coord, home: join(coord.dir, '.syncro-worker-a'), port: await freePort() };
+  worker.env = { ...coord.env, SYNCROPEL_HOME: worker.home };
+  mkdirSync(worker.home, { mode: 0o700 });
+  writeFileSync(join(worker.home, 'config.toml'), `[server]\nport = ${worker.port}\n[fleet]\ncoordinator_url = "http://127.0.0.1:${coord.port}"\nheartbeat_interval_secs = 1\n`, { mode: 0o600 });
+  const wpid = await serve(worker);
+  const spl = (args: string[]) => runSpl(args, coord.env);
+  const wdid = JSON.parse((await runSpl(['status', '-o', 'json'], worker.env)).stdout).instance_did as string;
+  const cdid = JSON.parse((await spl(['status', '-o', 'json'])).stdout).instance_did as string;
+  const member = async () => (await http(coord.port, 'GET', `/v1/fleet/instances/${wdid}`)).body;
+  for (let i = 0; i < 50 && (await member()).status !== 'live'; i++) await sleep(100);
+
+  const list = await spl(['fleet', 'list']);
+  t.equal(list.code, 0, list.stderr);
+  t.match(list.stdout, /^DID\s+ENDPOINT\s+STATUS\s+VERSION\s+UPTIME\s+HEALTH\n/);
+  t.match(list.stdout, new RegExp(`${wdid}\\s+http://127\\.0\\.0\\.1:${worker.port}\\s+live\\s+\\S+\\s+\\d+s\\s+healthy\\n`));
+  t.match(list.stdout, new RegExp(`${cdid}\\s+http://127\\.0\\.0\\.1:${coord.port}\\s+live`), 'the coordinator lists itself');
+  t.match(list.stdout, /\n2 live · 0 stale · 0 archived\n$/);
+  const status = await spl(['fleet', 'status']);
+  t.equal(status.stdout, `Fleet status\nCoordinator URL: http://127.0.0.1:${coord.port}\nHeartbeat: every 1s\nInstances: 2 live · 0 stale · 0 archived\nActive freezes: (none)\nEmergency stop: inactive\n`);
+  const show = await spl(['fleet', 'show', wdid]);
+  t.match(show.stdout, new RegExp(`^Instance: ${wdid}\\nEndpoint: http://127\\.0\\.0\\.1:${worker.port}\\nStatus: live\\nVersion: \\S+\\nUptime: \\d+s\\nHealth: healthy\\nActive dispatches: 0\\nStore records: \\d+\\nLast heartbeat: \\d{10} \\(unix\\)\\n$`));
+  const ping = await spl(['fleet', 'ping', wdid]);
+  t.equal(ping.code, 0, ping.stderr);
+  t.match(ping.stdout, new RegExp(`^✓ ${wdid} reachable in \\d+ms \\(200 OK\\)\\n$`));
+  t.match(JSON.parse((await spl(['fleet', 'status', '-o', 'json'])).stdout), { object: 'fleet_status', counts: { live: 2 }, instances: [{ did: /did:sync:instance:/ }, {}] });
+
+  // Graceful stop: its final heartbeat says draining → left (recorded at once); ping fails with a clear ✗.
+  t.equal((await runSpl(['stop'], worker.env)).code, 0);
+  t.match(await member(), { status: 'left', health: 'draining' });
+  const down = await spl(['fleet', 'ping', wdid]);
+  t.equal(down.code, 1);
+  t.match(down.stdout, new RegExp(`^✗ ${wdid} unreachable at http://127\\.0\\.0\\.1:${worker.port}: ECONNREFUSED\\n$`));
+
+  // Back, then SIGKILLed: never left, stale once three intervals pass without a beat.
+  const again = await serve(worker);
+  for (let i = 0; i < 50 && (await member()).status !== 'live'; i++) await sleep(100);
+  t.equal((await member()).status, 'live', 'a worker that comes back is live again');
+  process.kill(again, 'SIGKILL');
+  let seen = 'live';
+  for (let i = 0; i < 100 && seen === 'live'; i++) {
+    await sleep(100);
+    seen = (await member()).status;
+  }
+  t.equal(seen, 'stale', 'silence makes it stale, not left');
+  t.not(wpid, again);
+
+  // Registry records: on change only (join, left, live again, stale — not one per beat).
+  const recs = (await http(coord.port, 'GET', '/v1/threads/th_instance_registry/records?limit=100')).body.data as Array<{ body: { did: string; status: string; reason: string } }>;
+  t.ok(recs.every((r) => r.body.did === wdid), 'no record for the coordinator itself');
+  t.ok(recs.length >= 2 && recs.length <= 5, `${recs.length} registry records for a worker that beat ~10 times and changed 3 times`);
+  t.match(recs.map((r) => r.body.status), ['live', 'left']);
+
+  // A restarted coordinator knows the worker from its records before any beat.
+  t.equal((await stop(coord)).code, 0);
+  await serve(coord);
+  t.match(await member(), { did: wdid, endpoint: `http://127.0.0.1:${worker.port}` });
+});
