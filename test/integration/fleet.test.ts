@@ -76,3 +76,30 @@ t.test('coordinator and worker: join, list/status/show/ping, left on a graceful 
   await serve(coord);
   t.match(await member(), { did: wdid, endpoint: `http://127.0.0.1:${worker.port}` });
 });
+
+t.test('spl fleet start --workers 2: the runbook\'s lines, convergence, --share; fleet stop --instance and --all', async (t) => {
+  const h = await makeHome();
+  t.teardown(() => h.cleanup());
+  mkdirSync(h.home, { mode: 0o700 });
+  writeFileSync(join(h.home, 'config.toml'), `[server]\nport = ${h.port}\n[fleet]\nheartbeat_interval_secs = 1\n`, { mode: 0o600 });
+  await serve(h);
+  const spl = (args: string[]) => runSpl(args, h.env, { timeoutMs: 60_000 });
+  t.teardown(() => spl(['fleet', 'stop', '--all']));
+  t.equal((await spl(['config', 'add-rule', '--name', 'code-to-dev', '--target', 'did:sync:agent:dev', '--domain', 'code', '--act', 'INTEND'])).code, 0);
+  const r = await spl(['fleet', 'start', '--workers', '2']);
+  t.equal(r.code, 0, r.stderr);
+  const home = h.home.replace(h.dir, '~');
+  t.match(r.stdout, new RegExp(`^Starting local fleet: 1 coordinator \\+ 2 workers\\n\\[coordinator\\] already running PID \\d+ on :${h.port} \\(home=${home}\\)\\n\\[worker-a\\] spawned PID \\d+ on :9201 \\(home=${home}-worker-a\\)\\n\\[worker-b\\] spawned PID \\d+ on :9202 \\(home=${home}-worker-b\\)\\nWaiting for fleet convergence \\(3 live\\)\\.\\.\\.\\n✓ fleet converged\\nFleet ready\\. Inspect with:\\n  spl fleet list\\n  spl fleet status\\n$`));
+  t.match((await spl(['fleet', 'list'])).stdout, /\n3 live · 0 stale · 0 archived\n$/);
+  // --share: the new worker holds the coordinator's engine configuration (the routing rule).
+  const rules = await runSpl(['config', 'list-rules', '-o', 'json'], { ...h.env, SYNCROPEL_HOME: `${h.home}-worker-a` });
+  t.match(JSON.parse(rules.stdout), [{ name: 'code-to-dev', body: { target: 'did:sync:agent:dev' } }]);
+  const stopA = await spl(['fleet', 'stop', '--instance', 'worker-a']);
+  t.match(stopA.stdout, /^\[worker-a\] stopped PID \d+/);
+  t.match((await spl(['fleet', 'list'])).stdout, /\n2 live · 0 stale · 0 archived · 1 left\n$/);
+  const all = await spl(['fleet', 'stop', '--all']);
+  t.match(all.stdout, /^\[worker-a\] not running .*\n\[worker-b\] stopped PID \d+ .*\n\[coordinator\] stopped PID \d+/);
+  const again = await spl(['fleet', 'stop']);
+  t.equal(again.code, 2);
+  t.match(again.stderr, /fleet stop needs exactly one of --instance NAME, --workers, --all/);
+});

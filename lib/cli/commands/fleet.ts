@@ -16,6 +16,8 @@ const counts = (s: FleetStatusView): string => `${s.counts.live} live · ${s.cou
 const status = async (ctx: CommandContext): Promise<FleetStatusView> => (await ctx.client().call<FleetStatusView>('GET', '/v1/fleet/status')).body;
 
 export function register(prog: Sade): void {
+  registerStart(prog);
+  registerStop(prog);
   prog
     .command('fleet list')
     .describe('The instances the coordinator knows: DID ENDPOINT STATUS VERSION UPTIME HEALTH, then the counts')
@@ -86,4 +88,116 @@ async function ping(ctx: CommandContext, did: string): Promise<void> {
   if (ctx.json) printJson({ did, endpoint: m.endpoint, reachable: outcome.ok, line: outcome.line });
   else process.stdout.write(outcome.line + '\n');
   if (!outcome.ok) process.exitCode = 1;
+}
+
+interface StartFlags extends FleetFlags {
+  workers?: string | number;
+  share?: boolean;
+}
+
+/** SHARED threads a new worker starts with (--share, the default). */
+const SHARED = ['th_engine_config', 'th_actor_registry', 'th_fleet_control'];
+
+const tilde = (p: string, env: NodeJS.ProcessEnv): string => (env.HOME && p.startsWith(env.HOME + '/') ? `~${p.slice(env.HOME.length)}` : p);
+
+interface StopFlags extends FleetFlags {
+  instance?: string;
+  workers?: boolean;
+  all?: boolean;
+}
+
+function registerStop(prog: Sade): void {
+  prog
+    .command('fleet stop')
+    .describe('Stop local fleet members gracefully (each sends a final heartbeat and is recorded as left): --instance NAME, --workers, or --all (workers, then the coordinator)')
+    .option('--instance', 'One member: worker-a, worker-b, … or coordinator')
+    .option('--workers', 'Every worker')
+    .option('--all', 'Every worker, then the coordinator')
+    .example('fleet stop --instance worker-a')
+    .action(async (flags: StopFlags) => {
+      const ctx = commandContext(flags);
+      const picked = [flags.instance !== undefined, Boolean(flags.workers), Boolean(flags.all)].filter(Boolean).length;
+      if (picked !== 1) throw new SplError('USAGE', 'fleet stop needs exactly one of --instance NAME, --workers, --all');
+      const { existingWorkers, stopMember } = await import('../../instance/fleet-launcher.js');
+      const workers = existingWorkers(ctx.paths.home);
+      const members = flags.instance !== undefined
+        ? [...workers, { name: 'coordinator', paths: ctx.paths }].filter((m) => m.name === String(flags.instance))
+        : [...workers, ...(flags.all ? [{ name: 'coordinator', paths: ctx.paths }] : [])];
+      if (members.length === 0) throw new SplError('USAGE', `no fleet member ${String(flags.instance ?? '')} beside ${ctx.paths.home}`, { fix: `members: ${['coordinator', ...workers.map((w) => w.name)].join(', ')}` });
+      for (const m of members) {
+        const pid = await stopMember(m.paths, 60);
+        process.stdout.write(pid === null ? `[${m.name}] not running (home=${tilde(m.paths.home, ctx.env)})\n` : `[${m.name}] stopped PID ${pid} (home=${tilde(m.paths.home, ctx.env)})\n`);
+      }
+    });
+}
+
+function registerStart(prog: Sade): void {
+  prog
+    .command('fleet start')
+    .describe('Boot a local fleet: this home as the coordinator (started if not running) and N workers in <home>-worker-a… on :9201…; waits up to 30 s for all to be live')
+    .option('--workers', 'How many workers', 2)
+    .option('--share', 'Copy th_engine_config, th_actor_registry and th_fleet_control to workers started now (--no-share: do not)', true)
+    .example('fleet start --workers 2')
+    .action(async (flags: StartFlags) => startFleet(commandContext(flags), flags));
+}
+
+async function startFleet(ctx: CommandContext, flags: StartFlags): Promise<void> {
+  const n = Number(flags.workers ?? 2);
+  if (!Number.isInteger(n) || n < 1 || n > 26) throw new SplError('USAGE', `--workers must be a whole number from 1 to 26 (got ${flags.workers})`);
+  const { workerMembers, startMember } = await import('../../instance/fleet-launcher.js');
+  const { splEntry } = await import('../context.js');
+  process.stdout.write(`Starting local fleet: 1 coordinator + ${n} worker${n === 1 ? '' : 's'}\n`);
+  const coordinator = { name: 'coordinator', paths: ctx.paths, config: ctx.config, env: ctx.env };
+  const say = (name: string, r: { pid: number; started: boolean }, port: number, home: string): void => {
+    process.stdout.write(`[${name}] ${r.started ? 'spawned' : 'already running'} PID ${r.pid} on :${port} (home=${tilde(home, ctx.env)})\n`);
+  };
+  say('coordinator', await startMember(coordinator, splEntry()), ctx.config.port, ctx.paths.home);
+  const client = ctx.client();
+  let minted: string | undefined;
+  const token = async (): Promise<string | undefined> => {
+    minted ??= ctx.config.fleet.token ?? (await client.call<{ token: string }>('POST', '/v1/tokens', { name: `fleet-${Date.now()}` })).body.token;
+    return minted;
+  };
+  const workers = await workerMembers(coordinator, n, token);
+  const dids: Array<{ name: string; did: string }> = [];
+  for (const w of workers) {
+    for (const note of w.notes) process.stderr.write(`spl: ${note}\n`);
+    const r = await startMember(w, splEntry());
+    say(w.name, r, w.config.port, w.paths.home);
+    const { connect } = await import('../../client/client.js');
+    const wc = connect({ socket: w.paths.socket, tokenFile: w.paths.tokenFile, env: { ...w.env, SPL_SERVE_URL: '' } });
+    if (r.started && flags.share !== false) await share(client, wc);
+    dids.push({ name: w.name, did: (await wc.call<{ instance_did: string }>('GET', '/v1/instance')).body.instance_did });
+  }
+  process.stdout.write(`Waiting for fleet convergence (${n + 1} live)...\n`);
+  const missing = await converge(client, dids, 30_000);
+  if (missing.length > 0) {
+    throw new SplError('UNAVAILABLE', `the fleet did not converge within 30 s: ${missing.join(', ')}`, { fix: 'spl fleet list; the worker\'s log (its home\'s logs/spl.log) says why its heartbeats fail' });
+  }
+  process.stdout.write('✓ fleet converged\nFleet ready. Inspect with:\n  spl fleet list\n  spl fleet status\n');
+}
+
+/** Copies the shared threads' records from the coordinator to a new worker (ids and clocks kept). */
+async function share(from: ReturnType<CommandContext['client']>, to: ReturnType<CommandContext['client']>): Promise<void> {
+  for (const thread of SHARED) {
+    let after = 0;
+    for (;;) {
+      const page = (await from.call<{ data: Array<Record<string, unknown> & { sequence: number }> }>('GET', `/v1/records?thread=${thread}&after_sequence=${after}&limit=500`)).body.data;
+      if (page.length === 0) break;
+      await to.call('POST', '/v1/records', page.map(({ sequence: _s, created_at: _c, ...r }) => r));
+      after = page.at(-1)!.sequence;
+    }
+  }
+}
+
+/** Polls the coordinator until every worker is live; the ones that are not, named, after `ms`. */
+async function converge(client: ReturnType<CommandContext['client']>, dids: Array<{ name: string; did: string }>, ms: number): Promise<string[]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const s = (await client.call<FleetStatusView>('GET', '/v1/fleet/status')).body;
+    const byDid = new Map(s.instances.map((m) => [m.did, m.status]));
+    const missing = dids.filter((d) => byDid.get(d.did) !== 'live').map((d) => `${d.name} (${d.did}: ${byDid.get(d.did) ?? 'no heartbeat yet'})`);
+    if (missing.length === 0 || Date.now() > deadline) return missing;
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
