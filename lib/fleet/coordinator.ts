@@ -61,7 +61,7 @@ export class FleetCoordinator {
   beat(hb: Heartbeat): { status: FleetStatus; interval_secs: number; coordinator: string } {
     const { status } = this.registry.beat(hb);
     this.note(hb.did, status, hb.endpoint);
-    this.flush();
+    this.flush(hb.did);
     return { status, interval_secs: this.registry.interval / 1000, coordinator: this.o.did };
   }
 
@@ -103,12 +103,12 @@ export class FleetCoordinator {
     this.flush();
   }
 
-  /** Writes the records that are due, one batch at a time. */
-  private flush(): void {
+  /** Writes the records that are due (of one member, or of all), one batch at a time. */
+  private flush(did?: string): void {
     this.flushing = this.flushing.then(async () => {
       const at = this.o.now();
       // The coordinator is a member of its own list, from memory: a lone instance writes no registry records.
-      const due = this.registry.due().filter((e) => {
+      const due = this.registry.due(did).filter((e) => {
         if (e.did !== this.o.did) return true;
         this.registry.recorded(e, at);
         return false;

@@ -100,11 +100,15 @@ export class FleetRegistry {
     });
   }
 
-  /** The records due now: changes (at most one per member a minute) and refreshes of members with nothing new. */
-  due(): RegistryEntry[] {
+  /**
+   * The records due now — changes (at most one per member a minute) and refreshes of members with nothing new —
+   * of every member, or of one (a heartbeat looks at its sender only; the periodic sweep looks at all).
+   */
+  due(did?: string): RegistryEntry[] {
     const at = this.now();
     const out: RegistryEntry[] = [];
-    for (const m of this.members.values()) {
+    const one = did === undefined ? undefined : this.members.get(did);
+    for (const m of did === undefined ? this.members.values() : one ? [one] : []) {
       const status = statusAt(m, at, this.intervalMs);
       const rec = m.recorded;
       const reason = rec === null ? 'join' : rec.status !== status ? 'status' : m.pending;

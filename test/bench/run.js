@@ -3,7 +3,7 @@
 // or unacknowledged records; stores that differ). Ratios are measured within this run against a baseline
 // run on the same machine at the same time, never against hard-coded throughput numbers.
 //
-//   node test/bench/run.js [http-ingest] [batch-ingest] [permission-ingest] [backup-under-load] [cel-budget] [cli-startup] [startup-rss] [task-list] [dispatch-overhead]   run only the named benchmarks
+//   node test/bench/run.js [http-ingest] [batch-ingest] [permission-ingest] [backup-under-load] [cel-budget] [cli-startup] [startup-rss] [task-list] [dispatch-overhead] [fleet-heartbeats]   run only the named benchmarks
 
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -16,9 +16,10 @@ import { permissionIngest } from './permission-ingest.js';
 import { startupRss } from './startup-rss.js';
 import { taskList } from './task-list.js';
 import { dispatchOverhead } from './dispatch-overhead.js';
+import { fleetHeartbeats } from './fleet-heartbeats.js';
 import { fmt } from './lib.js';
 
-const BENCHES = { 'http-ingest': httpIngest, 'batch-ingest': batchIngest, 'permission-ingest': permissionIngest, 'backup-under-load': backupUnderLoad, 'cel-budget': celBudget, 'cli-startup': cliStartup, 'startup-rss': startupRss, 'task-list': taskList, 'dispatch-overhead': dispatchOverhead };
+const BENCHES = { 'http-ingest': httpIngest, 'batch-ingest': batchIngest, 'permission-ingest': permissionIngest, 'backup-under-load': backupUnderLoad, 'cel-budget': celBudget, 'cli-startup': cliStartup, 'startup-rss': startupRss, 'task-list': taskList, 'dispatch-overhead': dispatchOverhead, 'fleet-heartbeats': fleetHeartbeats };
 
 const wanted = process.argv.slice(2);
 for (const w of wanted) {
