@@ -9,7 +9,7 @@ import { isAbsolute, join } from 'node:path';
 import { SplError } from '../kernel/errors.js';
 import type { TaskContentState } from '../kernel/wire.js';
 import type { Task } from '../engine/folds/tasks.js';
-import type { Adapter, AdaptersState } from './adapters.js';
+import { CLAUDE_COMMAND, type Adapter, type AdaptersState } from './adapters.js';
 import { gitAsync, prepareWorktree, type PreparedWorktree } from './worktree.js';
 
 export interface DispatchRequest {
@@ -68,7 +68,7 @@ function pickAdapter(req: DispatchRequest, task: Task, adapters: AdaptersState):
   }
   if (task.assigned_to !== null && adapters.has(task.assigned_to)) return adapters.get(task.assigned_to)!;
   if (adapters.size === 1) return [...adapters.values()][0]!;
-  if (adapters.size === 0) throw new SplError('NO_ADAPTER', 'no adapter is configured, so there is nothing to dispatch to', { fix: `spl adapter add did:sync:agent:claude --family claude --command 'claude -p --verbose --output-format stream-json'` });
+  if (adapters.size === 0) throw new SplError('NO_ADAPTER', 'no adapter is configured, so there is nothing to dispatch to', { fix: `spl adapter add did:sync:agent:claude --family claude --command '${CLAUDE_COMMAND}'` });
   throw new SplError('NO_ADAPTER', `${adapters.size} adapters are configured and ${task.alias} is assigned to none of them`, { fix: `give one: spl task dispatch ${task.alias} --actor <${[...adapters.keys()].join('|')}>` });
 }
 

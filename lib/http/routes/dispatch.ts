@@ -5,7 +5,7 @@ import { SplError } from '../../kernel/errors.js';
 import { validateRecord } from '../../kernel/record.js';
 import type { AdapterView, ListBody } from '../../kernel/wire.js';
 import { findTask, tasksFold } from '../../engine/folds/tasks.js';
-import { ADAPTER_DEFAULTS, adapterDraft, commandFound, adapterRemoval, adaptersFold, checkAdapter, type Adapter, type Family } from '../../dispatch/adapters.js';
+import { ADAPTER_DEFAULTS, adapterDraft, CLAUDE_COMMAND, commandFound, adapterRemoval, adaptersFold, checkAdapter, type Adapter, type Family } from '../../dispatch/adapters.js';
 import { diagnose } from '../../dispatch/diagnose.js';
 import type { DispatchRequest } from '../../dispatch/plan.js';
 import { dispatchesFold, dispatchesOf } from '../../dispatch/records.js';
@@ -81,7 +81,7 @@ function adapterSpec(b: Body): Parameters<typeof checkAdapter>[0] {
   if (domains.some((d) => typeof d !== 'string')) throw new SplError('INVALID_REQUEST', 'domains must be a list of strings', { field: 'domains' });
   const fam: Family = family === 'cli' ? 'exec' : family;
   return {
-    did, family: fam, command: field<string>(b, 'command', 'string') ?? (fam === 'claude' ? 'claude -p --verbose --output-format stream-json' : ''),
+    did, family: fam, command: field<string>(b, 'command', 'string') ?? (fam === 'claude' ? CLAUDE_COMMAND : ''),
     max_concurrent: field<number>(b, 'max_concurrent', 'number') ?? ADAPTER_DEFAULTS.max_concurrent,
     timeout_secs: field<number>(b, 'timeout_secs', 'number') ?? ADAPTER_DEFAULTS.timeout_secs,
     line_timeout_secs: field<number>(b, 'line_timeout_secs', 'number') ?? ADAPTER_DEFAULTS.line_timeout_secs,
