@@ -1,6 +1,8 @@
-// Listeners: TCP on the configured loopback address and the unix socket (0600 inside the 0700 run/ dir).
+// Listeners: TCP on the configured address (HTTPS with [server] tls_cert/tls_key) and the unix socket (plain
+// HTTP, 0600 inside the 0700 run/ dir). Both kinds share the limits and the answers to malformed requests.
 
 import { createServer, maxHeaderSize, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { chmodSync, lstatSync, rmSync } from 'node:fs';
 import type Koa from 'koa';
@@ -20,6 +22,8 @@ interface ListenerOptions {
   requestTimeoutMs?: number;
   /** Malformed requests and timeouts are logged at DEBUG (target syncropel_http). */
   logger?: Logger;
+  /** Serve HTTPS with this PEM certificate (chain) and key; the TLS handshake gets the headers limit too. */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 /**
@@ -45,20 +49,35 @@ export function createListener(app: Koa<ApiState>, transport: Transport, o: List
   const limits = listenerTimeouts(o);
   // The last request on each connection: whether its body is still arriving, and whether its response has begun.
   const lastExchange = new WeakMap<Socket, { req: IncomingMessage; res: ServerResponse }>();
-  const server = createServer(
-    {
-      headersTimeout: limits.headersTimeout, requestTimeout: limits.requestTimeout, connectionsCheckingInterval: limits.connectionsCheckingInterval,
-      // Node would answer a missing Host with a bare 400 of its own; the app refuses it with the envelope (paths.ts).
-      requireHostHeader: false,
-    },
-    (req: IncomingMessage, res: ServerResponse) => {
-      transportOf.set(req, transport);
-      lastExchange.set(req.socket, { req, res });
-      void handler(req, res);
-    },
-  );
-  server.keepAliveTimeout = limits.keepAliveTimeout;
+  const options = {
+    headersTimeout: limits.headersTimeout, requestTimeout: limits.requestTimeout, connectionsCheckingInterval: limits.connectionsCheckingInterval,
+    // Node would answer a missing Host with a bare 400 of its own; the app refuses it with the envelope (paths.ts).
+    requireHostHeader: false,
+  };
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    transportOf.set(req, transport);
+    lastExchange.set(req.socket, { req, res });
+    void handler(req, res);
+  };
   const log = o.logger?.child({ target: 'syncropel_http' });
+  // A TLS handshake is held to the headers limit (Node's default is 120 s); one that fails is the client's
+  // business (a plain-HTTP client on the HTTPS port, a certificate it does not trust): logged, nothing answered.
+  const server: Server = o.tls
+    ? createHttpsServer({ ...options, cert: o.tls.cert, key: o.tls.key, handshakeTimeout: limits.headersTimeout }, onRequest)
+      .on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+        log?.debug({ code: err.code, peer: peerAddress(socket.remoteAddress), transport }, `TLS handshake failed: ${err.code ?? err.message}`);
+      })
+    : createServer(options, onRequest);
+  server.keepAliveTimeout = limits.keepAliveTimeout;
+  answerClientErrors(server, transport, limits, lastExchange, log);
+  return server;
+}
+
+/** Malformed requests, oversized headers and timeouts: a JSON envelope when the connection can still take one. */
+function answerClientErrors(
+  server: Server, transport: Transport, limits: { headersTimeout: number; requestTimeout: number },
+  lastExchange: WeakMap<Socket, { req: IncomingMessage; res: ServerResponse }>, log: Logger | undefined,
+): void {
   const answered = new WeakSet<Socket>();
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     // Later errors on a connection already answered (more bytes after a parse error, the timeout check firing
@@ -93,7 +112,6 @@ export function createListener(app: Koa<ApiState>, transport: Transport, o: List
     timer.unref();
     socket.once('close', () => clearTimeout(timer));
   });
-  return server;
 }
 
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 413: 'Payload Too Large', 431: 'Request Header Fields Too Large' };

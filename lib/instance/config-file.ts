@@ -6,7 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isDid } from '../kernel/did.js';
 import { SplError } from '../kernel/errors.js';
-import { resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { expandTilde, storePath, type Env, type HomePaths } from './home.js';
 
 // smol-toml's CommonJS build is one file; its ESM build is nine modules, and every CLI call reads config.toml,
@@ -22,8 +22,13 @@ export interface InstanceConfig {
   port: number;
   storePath: string;
   logLevel: LogLevel;
-  /** [fleet]: where heartbeats go (a worker), how often, the endpoint to advertise, and the bearer they carry. */
-  fleet: { coordinatorUrl: string | undefined; heartbeatIntervalSecs: number; advertisedEndpoint: string | undefined; token: string | undefined };
+  /** [server] tls_cert, tls_key: absolute paths of the PEM certificate (chain) and key the TCP listener serves HTTPS with. */
+  tls: { cert: string; key: string } | undefined;
+  /**
+   * [fleet]: where heartbeats go (a worker), how often, the endpoint to advertise, the bearer they carry, and the
+   * CA (an absolute path to PEM certificates) other members' HTTPS certificates are verified against.
+   */
+  fleet: { coordinatorUrl: string | undefined; heartbeatIntervalSecs: number; advertisedEndpoint: string | undefined; token: string | undefined; caFile: string | undefined };
   backup: { dest: string | undefined; keepDays: number };
   /** [server] headers_timeout_secs, request_timeout_secs: how long a client may take to send its request. */
   timeouts: { headersSecs: number; requestSecs: number };
@@ -56,6 +61,10 @@ port = ${DEFAULT_PORT}
 # request_timeout_secs) gets 408 and is disconnected, within about a second of the limit. Restart to apply.
 # headers_timeout_secs = ${DEFAULT_HEADERS_TIMEOUT_SECS}
 # request_timeout_secs = ${DEFAULT_REQUEST_TIMEOUT_SECS}
+# HTTPS on the TCP port (the unix socket stays plain): a PEM certificate (with its chain) and its key, both or
+# neither; a relative path is inside this home. Restart to apply.
+# tls_cert = "tls/cert.pem"
+# tls_key = "tls/key.pem"
 
 [store]
 path = "hub.db"
@@ -67,6 +76,16 @@ level = "info"
 [backup]
 # dest = "/var/backups/syncropel"
 keep_days = 14
+
+# [fleet]
+# A worker: where its heartbeats go, and an API token of the coordinator (spl token create there) as its bearer.
+# coordinator_url = "https://10.0.0.1:9100"
+# token = "…"
+# heartbeat_interval_secs = 5
+# The endpoint the coordinator and spl fleet ping reach this instance at (default: from [server] host and port).
+# advertised_endpoint = "https://10.0.0.2:9100"
+# The CA that signed the other members' certificates (PEM), when it is not one the system trusts.
+# ca_file = "tls/ca.pem"
 
 [dispatch]
 # A worker's process group gets SIGTERM, then SIGKILL after kill_grace_secs; a worker that lingers after its
@@ -126,10 +145,10 @@ function readConfigFile(file: string): Table {
 /** Every table and key config.toml may hold; anything else is a typo, refused with the nearest valid name. */
 const CONFIG_KEYS: Record<string, readonly string[]> = {
   identity: ['actor'],
-  server: ['host', 'port', 'headers_timeout_secs', 'request_timeout_secs'],
+  server: ['host', 'port', 'headers_timeout_secs', 'request_timeout_secs', 'tls_cert', 'tls_key'],
   store: ['path'],
   log: ['level'],
-  fleet: ['coordinator_url', 'heartbeat_interval_secs', 'advertised_endpoint', 'token'],
+  fleet: ['coordinator_url', 'heartbeat_interval_secs', 'advertised_endpoint', 'token', 'ca_file'],
   backup: ['dest', 'keep_days'],
   dispatch: ['kill_grace_secs'],
 };
@@ -217,12 +236,14 @@ export function loadInstanceConfig(paths: HomePaths, env: Env = process.env, fla
     host,
     port,
     storePath: storePath(paths.home, str(store, 'path', 'store', file)),
+    tls: tlsFiles(server, paths.home, file, env),
     logLevel: parseLogLevel(levelText, flags.logLevel ? '--log-level' : env.SPL_LOG_LEVEL ? 'SPL_LOG_LEVEL' : file),
     fleet: {
       coordinatorUrl: env.SPL_FLEET_COORDINATOR_URL ?? str(fleet, 'coordinator_url', 'fleet', file),
       heartbeatIntervalSecs: int(fleet, 'heartbeat_interval_secs', 'fleet', file, 1, 3600) ?? 5,
       advertisedEndpoint: str(fleet, 'advertised_endpoint', 'fleet', file),
       token: env.SPL_FLEET_TOKEN ?? str(fleet, 'token', 'fleet', file),
+      caFile: homeFile(paths.home, str(fleet, 'ca_file', 'fleet', file), env),
     },
     backup: {
       dest: resolveDest(str(backup, 'dest', 'backup', file), env),
@@ -243,6 +264,28 @@ export function writeDefaultConfigToml(paths: HomePaths): boolean {
 /** True for addresses that only this machine can reach. */
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** A path config.toml names: `~/` expanded, a relative one inside the home (as [store] path); empty is unset. */
+function homeFile(home: string, p: string | undefined, env: Env): string | undefined {
+  if (p === undefined || p === '') return undefined;
+  const expanded = expandTilde(p, env);
+  return isAbsolute(expanded) ? resolve(expanded) : join(home, expanded);
+}
+
+/** [server] tls_cert and tls_key: both or neither. */
+function tlsFiles(server: Table, home: string, file: string, env: Env): InstanceConfig['tls'] {
+  const cert = homeFile(home, str(server, 'tls_cert', 'server', file), env);
+  const key = homeFile(home, str(server, 'tls_key', 'server', file), env);
+  if (cert === undefined && key === undefined) return undefined;
+  const [given, missing] = cert === undefined ? ['tls_key', 'tls_cert'] : ['tls_cert', 'tls_key'];
+  if (cert === undefined || key === undefined) {
+    throw new SplError('INVALID_CONFIG', `${file}: server.${given} is set without server.${missing}: HTTPS needs both the certificate and its private key`, {
+      field: `server.${missing}`,
+      fix: `add ${missing} = "<path to the PEM ${missing === 'tls_key' ? 'private key' : 'certificate'}>" under [server] in ${file}, or remove ${given} to serve plain HTTP`,
+    });
+  }
+  return { cert, key };
 }
 
 /** `[backup] dest` as an absolute path (`~/` expanded). */

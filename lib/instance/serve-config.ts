@@ -3,12 +3,14 @@
 import { SplError } from '../kernel/errors.js';
 import { isLoopback, type InstanceConfig } from './config-file.js';
 import type { HomePaths } from './home.js';
+import { loadCaFile, loadTls } from './tls-files.js';
 
 export const MAX_SOCKET_PATH = 107;
 
 /**
  * What spl serve refuses before it creates anything in the home: a bind beyond loopback without TCP auth, a
- * socket path too long. A non-loopback host (e.g. 0.0.0.0 in a container) is served only while every TCP
+ * socket path too long, a TLS certificate, key or fleet CA file that cannot be read or is not what it should be.
+ * A non-loopback host (e.g. 0.0.0.0 in a container) is served only while every TCP
  * request but /health needs a bearer token.
  */
 export function checkServeConfig(paths: HomePaths, config: InstanceConfig, opts: { insecureLocalhost?: boolean } = {}): void {
@@ -22,5 +24,7 @@ export function checkServeConfig(paths: HomePaths, config: InstanceConfig, opts:
       fix: 'set SYNCROPEL_HOME to a shorter path',
     });
   }
+  if (config.tls) loadTls(config.tls, paths.config);
+  if (config.fleet.caFile) loadCaFile(config.fleet.caFile, paths.config);
 }
 

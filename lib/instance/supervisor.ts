@@ -195,6 +195,8 @@ function restartOnlyChanges(running: InstanceConfig, fresh: InstanceConfig): str
   cmp('[identity] actor', running.actor, fresh.actor);
   cmp('[server] headers_timeout_secs', running.timeouts.headersSecs, fresh.timeouts.headersSecs);
   cmp('[server] request_timeout_secs', running.timeouts.requestSecs, fresh.timeouts.requestSecs);
+  cmp('[server] tls_cert', running.tls?.cert, fresh.tls?.cert);
+  cmp('[server] tls_key', running.tls?.key, fresh.tls?.key);
   return out;
 }
 

@@ -51,3 +51,23 @@ t.test('home resolution and loopback', async (t) => {
   for (const h of ['127.0.0.1', '127.1.2.3', '::1', 'localhost']) t.ok(isLoopback(h), h);
   for (const h of ['0.0.0.0', '10.0.0.1', '::', 'example.com']) t.notOk(isLoopback(h), h);
 });
+
+t.test('[server] tls_cert and tls_key (both or neither) and [fleet] ca_file: paths in the home, ~/ expanded', async (t) => {
+  const p = home(t, '[server]\ntls_cert = "tls/cert.pem"\ntls_key = "~/keys/key.pem"\n[fleet]\nca_file = "/etc/spl/ca.pem"\n');
+  const c = loadInstanceConfig(p, { HOME: '/h' });
+  t.same(c.tls, { cert: join(p.home, 'tls/cert.pem'), key: '/h/keys/key.pem' });
+  t.equal(c.fleet.caFile, '/etc/spl/ca.pem');
+  t.equal(loadInstanceConfig(home(t, '[fleet]\nca_file = "ca.pem"\n'), {}).fleet.caFile?.endsWith('/.syncro/ca.pem'), true, 'relative: inside the home');
+  const plain = loadInstanceConfig(home(t), {});
+  t.equal(plain.tls, undefined, 'neither: plain HTTP');
+  t.equal(plain.fleet.caFile, undefined);
+  t.throws(() => loadInstanceConfig(home(t, '[server]\ntls_cert = "cert.pem"\n'), {}), {
+    code: 'INVALID_CONFIG', field: 'server.tls_key',
+    message: /server\.tls_cert is set without server\.tls_key: HTTPS needs both/,
+    fix: /add tls_key = "<path to the PEM private key>" under \[server\] in .*config\.toml, or remove tls_cert to serve plain HTTP/,
+  });
+  t.throws(() => loadInstanceConfig(home(t, '[server]\ntls_key = "key.pem"\n'), {}), { code: 'INVALID_CONFIG', field: 'server.tls_cert', message: /server\.tls_key is set without server\.tls_cert/ });
+  t.throws(() => loadInstanceConfig(home(t, '[server]\ntls_cert = 1\ntls_key = "k"\n'), {}), { code: 'INVALID_CONFIG', message: /server\.tls_cert must be a string/ });
+  t.throws(() => loadInstanceConfig(home(t, '[fleet]\nca_fle = "ca.pem"\n'), {}), { code: 'INVALID_CONFIG', message: /unknown key ca_fle in \[fleet\]; did you mean ca_file\?/ });
+  t.throws(() => loadInstanceConfig(home(t, '[server]\ntls_crt = "c"\n'), {}), { code: 'INVALID_CONFIG', message: /did you mean tls_cert\?/ });
+});
