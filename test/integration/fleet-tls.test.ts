@@ -1,7 +1,7 @@
 // HTTPS for reaching other hosts (SPEC §12): a throwaway CA and a server certificate made with the openssl CLI
 // (missing openssl fails the test: it is never skipped), an instance serving HTTPS on its TCP port and plain HTTP
 // on its socket; the fleet client verifies it with the CA (and refuses it without), a heartbeat over HTTPS with a
-// coordinator token registers a member, `spl fleet ping` reaches an https endpoint with [fleet] ca_file; bad
+// coordinator token registers a member, a worker instance with [fleet] ca_file becomes live, `spl fleet ping` reaches an https endpoint with [fleet] ca_file; bad
 // certificate files stop `spl serve` with the file and the fix; a fleet token in clear text beyond loopback WARNs.
 
 import t from 'tap';
@@ -67,6 +67,18 @@ t.test('HTTPS on the TCP port: verified with the CA, refused without; socket pla
   t.match(await fleetRequest(`${base}/v1/fleet/heartbeat`, { method: 'POST', body: beat, token, caFile: pki.ca }), { status: 200, body: { object: 'heartbeat_ack', status: 'live' } });
   const list = await runSpl(['fleet', 'list'], h.env);
   t.match(list.stdout, new RegExp(`${did}\\s+${base.replace(/\./g, '\\.')}\\s+live`));
+
+  // A real worker: its heartbeats reach the HTTPS coordinator, verified with its [fleet] ca_file alone.
+  const worker = { ...h, home: join(h.dir, '.syncro-worker-a'), port: await freePort() };
+  worker.env = { ...h.env, SYNCROPEL_HOME: worker.home };
+  writeConfig(worker, ['[server]', `port = ${worker.port}`, '[fleet]', `coordinator_url = "${base}"`, `token = "${token}"`, `ca_file = "${pki.ca}"`, 'heartbeat_interval_secs = 1']);
+  await serve(worker);
+  t.teardown(() => stop(worker));
+  const wdid = JSON.parse((await runSpl(['status', '-o', 'json'], worker.env)).stdout).instance_did as string;
+  const sock = { socketPath: join(h.home, 'run', 'spl.sock') };
+  let seen = '';
+  for (let i = 0; i < 50 && seen !== 'live'; i++, await new Promise((r) => setTimeout(r, 100))) seen = (await httpVia(sock, 'GET', `/v1/fleet/instances/${wdid}`)).body?.status ?? '';
+  t.equal(seen, 'live', 'a worker with [fleet] ca_file heartbeats to the HTTPS coordinator');
 
   // spl fleet ping over HTTPS: the instance itself (its endpoint is https:// by default with TLS on) and the member.
   const self = JSON.parse((await runSpl(['status', '-o', 'json'], h.env)).stdout).instance_did as string;
