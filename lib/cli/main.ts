@@ -25,6 +25,7 @@ const GROUPS: Array<{ words: readonly string[]; load: () => Promise<{ register: 
   { words: ['adapter'], load: () => import('./commands/adapter.js') },
   { words: ['run'], load: () => import('./commands/run.js') },
   { words: ['fleet'], load: () => import('./commands/fleet.js') },
+  { words: ['kill', 'unkill'], load: () => import('./commands/kill.js') },
   { words: ['logs'], load: () => import('./commands/logs.js') },
   { words: ['config'], load: () => import('./commands/engine-config.js') },
   { words: ['trust'], load: () => import('./commands/trust.js') },

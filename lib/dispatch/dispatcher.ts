@@ -42,6 +42,8 @@ export interface DispatcherOptions {
   memoryRecheckMs?: number;
   /** The environment workers inherit (the instance's own, scrubbed of systemd's notify variables). */
   env?: NodeJS.ProcessEnv;
+  /** Refuses (throws) a new dispatch of a task the fleet's freezes or emergency stop hold back. */
+  admit?: (task: Task) => void;
 }
 
 interface Waiting {
@@ -98,6 +100,7 @@ export class Dispatcher {
     if (this.stopping) throw new SplError('UNAVAILABLE', 'the instance is stopping; dispatch again once it is back');
     const task = findTask(this.o.engine.state(tasksFold), req.ref);
     if (!task) throw new SplError('TASK_NOT_FOUND', `no task ${req.ref}`, { fix: 'spl task list --all shows the tasks this instance holds' });
+    this.o.admit?.(task);
     const live = this.liveOf(task.thread);
     if (live) {
       throw new SplError('DISPATCH_ACTIVE', `${task.alias} already has a ${live.state} dispatch (sub-thread ${live.sub_thread}${live.pid ? `, pid ${live.pid}` : ''})`, { fix: `spl task interrupt ${task.alias} stops it` });
@@ -147,6 +150,17 @@ export class Dispatcher {
     if (!run) throw new SplError('TASK_STATE', `${task.alias} has no running or queued dispatch`, { fix: `spl task diagnose ${task.alias} shows its last one` });
     run.stop('interrupt', `interrupted by ${by}`);
     return { alias: task.alias, state: 'running', sub_thread: run.plan.sub, pid: run.pid };
+  }
+
+  /** The emergency stop: waiting dispatches are ended and running workers stopped, their exits recorded. */
+  async interruptAll(why: string): Promise<number> {
+    const waiting = this.queue.splice(0);
+    for (const w of waiting) await Run.endUnspawned(this.runDeps(), w.plan, 'interrupted', `${why} before it started`);
+    const running = [...this.runs.values()];
+    if (running.length + waiting.length > 0) this.log.warn({ running: running.length, queued: waiting.length }, `${why}: stopping ${running.length} worker(s), ending ${waiting.length} waiting dispatch(es)`);
+    for (const r of running) r.stop('interrupt', why);
+    await Promise.all(running.map((r) => r.finished));
+    return running.length + waiting.length;
   }
 
   /** A task's queued or running dispatch, for task show. */

@@ -77,7 +77,7 @@ export class Reconciler {
     if (typeof r.body.to === 'string') return { target: r.body.to, via: 'body.to', reason: `body.to names ${r.body.to}` };
     const at = this.o.now();
     const trust = this.o.engine.state(trustFold);
-    const bindings = { actor: r.actor, record: r, trust: (a: string, d: string) => trustScore(trust, a, d, at), now: () => at, tasks: taskLookupAt(this.o.engine.state(tasksFold), at) } as unknown as CelBindings<'routing'>;
+    const bindings = { actor: r.actor, record: r, trust: (a: string, d: string) => trustScore(trust, a, d, at), now: () => at, tasks: taskLookupAt(this.o.engine.state(tasksFold), at), fleet: () => this.o.engine.fleetCel() } as unknown as CelBindings<'routing'>;
     for (const rule of rulesOf(this.o.engine.state(engineConfigFold), 'routing_rule')) {
       if (rule.expression === undefined || typeof rule.body.target !== 'string') continue;
       const res = celEngine.evaluateBool('routing', rule.expression, bindings);

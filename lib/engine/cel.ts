@@ -52,6 +52,16 @@ export interface CelTaskLookup {
   all(): CelTask[];
 }
 
+/** The fleet as rules see it: fleet_frozen_namespaces(), fleet_hard_frozen_past_grace(), fleet_emergency_active(), fleet_instances_live(). */
+export interface CelFleet {
+  frozen_namespaces: string[];
+  hard_frozen_past_grace: string[];
+  emergency_active: boolean;
+  instances_live: number;
+}
+
+export const NO_FLEET: CelFleet = { frozen_namespaces: [], hard_frozen_past_grace: [], emergency_active: false, instances_live: 0 };
+
 /** What every evaluation supplies besides the context variables: the acting DID and the function providers. */
 interface CelProviders {
   /** The acting DID, returned by `current_actor()`. */
@@ -62,6 +72,8 @@ interface CelProviders {
   now?: () => Date | number;
   /** Backs `task(alias)` and `tasks` (a list as plain data in the evaluation thread); no tasks when absent. */
   tasks?: CelTaskLookup | readonly CelTask[];
+  /** Backs the fleet_… functions (plain data, or a getter called on first use); an instance outside any fleet when absent. */
+  fleet?: CelFleet | (() => CelFleet);
   /** What the evaluation may spend; RULE_BUDGET when absent. */
   budget?: CelBudget;
   /** Milliseconds on a monotonic clock, for the time budget; defaults to performance.now. */
@@ -128,6 +140,7 @@ interface Frame {
   actor: string;
   trust: (actor: string, domain: string) => number;
   tasks: CelTaskLookup;
+  fleet: () => CelFleet;
   now: () => Date | number;
   nowMs: number | undefined;
   meter: Meter;
@@ -158,6 +171,10 @@ const FUNCS: CelFunc[] = [
   }),
   // A task by alias: a map with exists false (and an empty status) for one that does not exist, so
   // `task("X-1").status == "failed"` is simply false rather than an error.
+  celFunc('fleet_frozen_namespaces', [], listType(STRING), () => jsonToCel(activeFrame('fleet_frozen_namespaces').fleet().frozen_namespaces, 1)),
+  celFunc('fleet_hard_frozen_past_grace', [], listType(STRING), () => jsonToCel(activeFrame('fleet_hard_frozen_past_grace').fleet().hard_frozen_past_grace, 1)),
+  celFunc('fleet_emergency_active', [], CelScalar.BOOL, () => activeFrame('fleet_emergency_active').fleet().emergency_active),
+  celFunc('fleet_instances_live', [], INT, () => BigInt(activeFrame('fleet_instances_live').fleet().instances_live)),
   celFunc('task', [STRING], DYN, (alias) => {
     const t = activeFrame('task').tasks.get(alias);
     return jsonToCel(t ? { ...t, exists: true } : { alias, status: '', priority: 0, assigned_to: null, domain: null, title: '', age_secs: 0, exists: false }, 1);
@@ -571,7 +588,7 @@ function runner<C extends CelContext>(context: C, source: string, program: Progr
     const meter: Meter = { iterations: 0, budget: bindings.budget ?? RULE_BUDGET, clock: bindings.clock ?? monotonic, deadline: Infinity, exceeded: undefined };
     const tasks = taskLookup(bindings.tasks);
     defineTasks(vars, tasks);
-    frame = { actor: bindings.actor, trust: bindings.trust, tasks, now: bindings.now ?? Date.now, nowMs: undefined, meter };
+    frame = { actor: bindings.actor, trust: bindings.trust, tasks, fleet: fleetOf(bindings.fleet), now: bindings.now ?? Date.now, nowMs: undefined, meter };
     try {
       const out = program(vars);
       // Checked first: `||`, `&&` and `?:` can absorb the error that stopped the loop, but a cut-short
@@ -589,6 +606,14 @@ function runner<C extends CelContext>(context: C, source: string, program: Progr
       frame = saved;
     }
   };
+}
+
+/** The fleet provider as a getter asked at most once per evaluation. */
+function fleetOf(f: CelFleet | (() => CelFleet) | undefined): () => CelFleet {
+  if (f === undefined) return () => NO_FLEET;
+  if (typeof f !== 'function') return () => f;
+  let v: CelFleet | undefined;
+  return () => (v ??= f());
 }
 
 const NO_TASKS: CelTaskLookup = { get: () => undefined, all: () => [] };

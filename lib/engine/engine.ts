@@ -3,6 +3,7 @@
 // group to the reactors (side effects, asynchronously). Folds register: the core ones below, plus whatever a
 // module supplies at start (`extraFolds`); readers ask for a fold's state with `engine.state(fold)`.
 
+import { NO_FLEET, type CelFleet } from './cel.js';
 import type { Logger } from 'pino';
 import type { RecordLog } from '../store/record-log.js';
 import type { FoldHealth } from '../kernel/wire.js';
@@ -36,10 +37,12 @@ function reportUncompilable(rule: Rule, logger: Logger): void {
 export class Engine {
   readonly permissions: Permissions;
   private readonly reactors: Reactors;
+  /** Backs the fleet_… CEL functions; the instance sets it (outside a fleet: nothing frozen, nobody live). */
+  fleetCel: () => CelFleet = () => NO_FLEET;
 
   private constructor(readonly host: FoldHost, logger: Logger, now: () => number) {
     this.permissions = new Permissions(() => this.state(engineConfigFold), () => this.state(trustFold), logger.child({ target: 'syncropel_engine::permissions' }), now, undefined, {
-      tasks: () => this.state(tasksFold),
+      tasks: () => this.state(tasksFold), fleet: () => this.fleetCel(),
     });
     this.reactors = new Reactors(logger.child({ target: 'syncropel_engine::reactors' }));
   }

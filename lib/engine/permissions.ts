@@ -3,7 +3,7 @@
 // and no match denies. Enforcement is off until the permissions_enabled toggle is set.
 
 import type { Logger } from 'pino';
-import { RULE_BUDGET, celEngine, type CelBudget, type CelEngine, type CelRecordInput, type PermissionResource } from './cel.js';
+import { RULE_BUDGET, celEngine, type CelFleet, type CelBudget, type CelEngine, type CelRecordInput, type PermissionResource } from './cel.js';
 import { ruleBudgetTally, type RuleBudgetTally } from './cel-rule-budget.js';
 import { rulesOf, toggleEnabled, type EngineConfigState } from './folds/engine-config.js';
 import { trustScore, type TrustState } from './folds/trust.js';
@@ -36,6 +36,8 @@ interface PermissionsOptions {
   clock?: () => number;
   /** The tasks fold's state, for task() and tasks in rules; no tasks when absent. */
   tasks?: () => TasksState;
+  /** The fleet for the fleet_… functions; outside any fleet when absent. */
+  fleet?: () => CelFleet;
 }
 
 export class Permissions {
@@ -43,6 +45,7 @@ export class Permissions {
   private readonly budget: CelBudget;
   private readonly clock: (() => number) | undefined;
   private readonly tasks: (() => TasksState) | undefined;
+  private readonly fleet: (() => CelFleet) | undefined;
 
   constructor(
     private readonly config: () => EngineConfigState,
@@ -56,6 +59,7 @@ export class Permissions {
     this.budget = opts.budget ?? RULE_BUDGET;
     this.clock = opts.clock;
     this.tasks = opts.tasks;
+    this.fleet = opts.fleet;
   }
 
   get enabled(): boolean {
@@ -78,7 +82,7 @@ export class Permissions {
       const result = compiled.evaluateBool({
         record: req.record, resource: req.resource, method: req.method, path: req.path,
         actor: req.actor, trust: (a, d) => trustScore(trust, a, d, at), now: () => at,
-        budget: this.budget, ...(this.clock ? { clock: this.clock } : {}), ...(tasks ? { tasks } : {}),
+        budget: this.budget, ...(this.clock ? { clock: this.clock } : {}), ...(tasks ? { tasks } : {}), ...(this.fleet ? { fleet: this.fleet } : {}),
       });
       if (!result.ok && result.limit !== undefined) {
         // Over budget: skipped like a rule that does not compile, so a costly allow rule cannot stall

@@ -6,15 +6,25 @@
 
 import type { Logger } from 'pino';
 import type { Heartbeat } from './registry.js';
+import type { FleetControlWire } from './control.js';
+import { fleetRequest } from './client.js';
+import type { AssignmentWire } from './remote.js';
 
 export interface HeartbeatOptions {
   coordinatorUrl: string;
   intervalSecs: number;
   token: string | undefined;
+  /** `[fleet] ca_file`: the CA an https:// coordinator's certificate must chain to. */
+  caFile?: string | undefined;
   logger: Logger;
-  beat(): Heartbeat;
+  /** This instance's heartbeat, plus anything it acknowledges (remote dispatch). */
+  beat(): Heartbeat & Record<string, unknown>;
   /** How long one POST may take. */
   timeoutMs?: number;
+  /** The freezes and emergency stop each reply carries (kept while the coordinator cannot be reached). */
+  onControl?: (control: FleetControlWire) => void;
+  /** The tasks the coordinator dispatched here, until they are acknowledged. */
+  onAssignments?: (assignments: AssignmentWire[]) => void;
 }
 
 export class HeartbeatService {
@@ -57,18 +67,19 @@ export class HeartbeatService {
     this.inFlight = this.inFlight.then(() => this.post(this.o.beat()));
   }
 
-  private async post(hb: Heartbeat): Promise<void> {
-    const url = new URL('/v1/fleet/heartbeat', this.o.coordinatorUrl).toString();
+  /** A request to the coordinator with this instance's fleet credentials and CA (also the remote dispatch's channel). */
+  request(path: string, body: unknown, timeoutMs = this.o.timeoutMs ?? 5000): Promise<{ status: number; body: unknown }> {
+    return fleetRequest(new URL(path, this.o.coordinatorUrl), { method: 'POST', body, timeoutMs, ...(this.o.token ? { token: this.o.token } : {}), ...(this.o.caFile ? { caFile: this.o.caFile } : {}) });
+  }
+
+  private async post(hb: Heartbeat & Record<string, unknown>): Promise<void> {
     try {
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...(this.o.token ? { authorization: `Bearer ${this.o.token}` } : {}) },
-        body: JSON.stringify(hb),
-        signal: AbortSignal.timeout(this.o.timeoutMs ?? 5000),
-      });
-      const body = (await res.json().catch(() => ({}))) as { status?: string; message?: string };
-      if (!res.ok) throw new Error(`HTTP ${res.status}${body.message ? `: ${body.message}` : ''}`);
+      const res = await this.request('/v1/fleet/heartbeat', hb);
+      const body = (typeof res.body === 'object' && res.body !== null ? res.body : {}) as { status?: string; message?: string; control?: FleetControlWire; assignments?: AssignmentWire[] };
+      if (res.status < 200 || res.status >= 300) throw new Error(`HTTP ${res.status}${body.message ? `: ${body.message}` : ''}`);
       this.lastStatus = body.status ?? null;
+      if (body.control && typeof body.control === 'object') this.o.onControl?.(body.control);
+      if (Array.isArray(body.assignments) && body.assignments.length > 0) this.o.onAssignments?.(body.assignments);
       if (this.failing !== null) this.log.info({ coordinator: this.o.coordinatorUrl }, `heartbeats reach ${this.o.coordinatorUrl} again (${this.lastStatus ?? '?'})`);
       this.failing = null;
     } catch (err) {

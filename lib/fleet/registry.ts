@@ -26,6 +26,8 @@ export interface Heartbeat {
   health: string;
   active_dispatches: number;
   store_records: number;
+  /** The worker's memory band (healthy | approaching | critical): `--on auto` passes over a critical one. */
+  memory_band?: string | null;
 }
 
 export interface Member extends Heartbeat {

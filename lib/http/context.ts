@@ -8,6 +8,8 @@ import type { DispatchRequest } from '../dispatch/plan.js';
 import type { FleetMemberView } from '../kernel/wire.js';
 import type { Heartbeat } from '../fleet/registry.js';
 import type { RecordLog } from '../store/record-log.js';
+import type { AssignmentAcks, AssignmentWire, RemoteDispatchReply, RemoteRequest } from '../fleet/remote.js';
+import type { ControlVerdict, FleetControlState, FleetControlWire } from '../fleet/control.js';
 import type { AuthGuard } from './auth-guard.js';
 
 export type Phase = 'starting' | 'serving' | 'stopping';
@@ -63,6 +65,21 @@ export interface DispatchApi {
   totals(): { running: number; queued: number };
 }
 
+/** Remote dispatch on the coordinator (fleet/remote.ts). */
+export interface RemoteApi {
+  assign(ref: string, on: string, by: string, request: RemoteRequest): Promise<RemoteDispatchReply>;
+  exchange(did: string, acks: AssignmentAcks): Promise<AssignmentWire[]>;
+  accept(did: string, records: unknown[]): Promise<{ created: number; existing: number }>;
+}
+
+/** Freezes and the emergency stop in force on this instance (its own and its coordinator's). */
+export interface ControlApi {
+  check(act: string, namespaces: readonly string[]): ControlVerdict;
+  current(): FleetControlState;
+  /** What a heartbeat reply carries to workers. */
+  wire(): FleetControlWire;
+}
+
 /** The coordinator's registry as the API sees it. */
 export interface FleetApi {
   beat(hb: Heartbeat): { status: FleetMemberView['status']; interval_secs: number; coordinator: string };
@@ -88,6 +105,8 @@ export interface ApiDeps {
   taskFiles: TaskFilesApi;
   dispatch?: DispatchApi;
   fleet?: FleetApi;
+  control?: ControlApi;
+  remote?: RemoteApi;
   auth: AuthSettings;
   /** Largest request body accepted, in bytes. */
   bodyLimit: number;

@@ -9,6 +9,14 @@ import { PERMISSION_RESOURCES, type PermissionResource } from '../engine/cel.js'
 import type { ApiDeps, ApiState } from './context.js';
 import { authenticate } from './auth.js';
 import { requirePermission } from './permissions.js';
+import { SplError } from '../kernel/errors.js';
+
+/**
+ * Writes that go on during the fleet's emergency stop besides KNOW and LEARN records: the heartbeat (it is how the
+ * stop reaches workers and how their liveness is judged), a worker's records of its dispatches (the exits of the
+ * workers the stop interrupted), interrupting a worker, turning permissions on or off, and queries.
+ */
+const EMERGENCY_EXEMPT: ReadonlySet<string> = new Set(['POST /v1/fleet/heartbeat', 'POST /v1/fleet/records', 'POST /v1/tasks/:ref/interrupt', 'POST /v1/config/permissions/enable', 'POST /v1/config/permissions/disable', 'POST /v1/records/query', 'POST /v1/engine/expr']);
 
 export const OPEN = 'open';
 export const PER_RECORD = 'per_record';
@@ -71,7 +79,22 @@ export class Routes {
     if (!isGate(gate)) throw new Error(`route ${method} ${path} declares no permission resource (got ${String(gate)}); every route must`);
     this.specs.push({ method, path, gate });
     const verb = method === 'GET' ? 'get' : method === 'POST' ? 'post' : 'delete';
-    this.router[verb](path, this.guard(gate), handler as RouterMiddleware<ApiState>);
+    const refuse = method !== 'GET' && gate !== PER_RECORD && !EMERGENCY_EXEMPT.has(`${method} ${path}`) ? this.emergencyGate() : undefined;
+    if (refuse) this.router[verb](path, this.guard(gate), refuse, handler as RouterMiddleware<ApiState>);
+    else this.router[verb](path, this.guard(gate), handler as RouterMiddleware<ApiState>);
+  }
+
+  /** During the emergency stop only reads, KNOW and LEARN (checked per record) and the exempt writes go on. */
+  private emergencyGate(): Middleware<ApiState> {
+    const deps = this.deps;
+    return (ctx, next) => {
+      const e = deps.control?.current().emergency;
+      if (!e) return next();
+      deps.logger.child({ target: 'syncropel_fleet::control' }).warn({ actor: ctx.state.actor, method: ctx.method, path: ctx.path }, `EMERGENCY_STOP actor=${ctx.state.actor} method=${ctx.method} path=${ctx.path}: refused`);
+      throw new SplError('EMERGENCY_STOP', `the fleet's emergency stop is active${e.reason ? ` (${e.reason})` : ''}: only reads, KNOW and LEARN are accepted (${ctx.method} ${ctx.path} refused)`, {
+        fix: `spl unkill --emergency${e.source === 'coordinator' ? ' on the coordinator' : ''} lifts it`,
+      });
+    };
   }
 
   /** Authenticates (unless open) and, for a resource gate, checks the permission before the handler runs. */

@@ -34,9 +34,12 @@ import { adaptersFold } from '../dispatch/adapters.js';
 import { Dispatcher, type DispatcherOptions } from '../dispatch/dispatcher.js';
 import { Reconciler } from '../dispatch/reconciler.js';
 import { dispatchesFold } from '../dispatch/records.js';
-import { FleetCoordinator } from '../fleet/coordinator.js';
-import { HeartbeatService } from '../fleet/heartbeat.js';
-import { fleetRegistryFold, type Heartbeat } from '../fleet/registry.js';
+import type { FleetCoordinator } from '../fleet/coordinator.js';
+import { fleetRegistryFold } from '../fleet/registry.js';
+import { assignmentsFold, type RemoteCoordinator } from '../fleet/remote.js';
+import { admitDispatch, fleetControl, fleetServices } from './fleet-services.js';
+import { loadTls } from './tls-files.js';
+import { fleetControlFold, type FleetControl } from '../fleet/control.js';
 
 
 export { checkServeConfig, MAX_SOCKET_PATH } from './serve-config.js';
@@ -101,16 +104,17 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
     const { identity, log } = await openStore(opts, logger, now, progress);
     cleanups.push(() => log.close());
     progress(`rebuilding derived state from ${log.recordCount} records`);
-    const engine = await Engine.start(log, opts.logger, now, [adaptersFold, dispatchesFold, fleetRegistryFold, ...(opts.folds ?? [])] as ReadonlyArray<Fold<unknown>>);
+    const engine = await Engine.start(log, opts.logger, now, [adaptersFold, dispatchesFold, fleetRegistryFold, fleetControlFold, assignmentsFold, ...(opts.folds ?? [])] as ReadonlyArray<Fold<unknown>>);
+    const control = fleetControl(engine, opts.logger, now, (why) => dispatcher.interruptAll(why));
     const taskFiles = new TaskFiles(paths);
     const dispatcher = new Dispatcher({
       did: identity.did, log, engine, logger: opts.logger, now, dataDir: paths.dataDir, secretsDir: paths.secretsDir,
       briefOf: (t) => (t.content ? taskFiles.brief(t.content) : undefined), contentOf: (t) => taskFiles.check(t.content),
-      graceMs: config.dispatch.killGraceSecs * 1000, ...opts.dispatch,
+      graceMs: config.dispatch.killGraceSecs * 1000, admit: (t) => admitDispatch(control, t), ...opts.dispatch,
     });
     const reconciler = new Reconciler({ did: identity.did, log, engine, dispatcher, logger: opts.logger, now });
-    const fleet = fleetServices(opts, { did: identity.did, log, engine, now, startedAt, running: () => dispatcher.totals().running });
-    const { app, authGuard, bind } = createApi(opts, { log, engine, taskFiles, dispatcher, fleet: fleet.coordinator, did: identity.did, startedAt, now, phase: () => phase });
+    const fleet = fleetServices({ did: identity.did, log, engine, logger: opts.logger, config, now, startedAt, dispatcher, taskFiles, control, ...(opts.dispatch?.memory ? { memory: opts.dispatch.memory } : {}) });
+    const { app, authGuard, bind } = createApi(opts, { log, engine, taskFiles, dispatcher, fleet: fleet.coordinator, remote: fleet.remote, control, did: identity.did, startedAt, now, phase: () => phase });
     cleanups.push(() => authGuard.close());
     progress(`binding ${bind} and ${paths.socket}`);
     const listeners = await bindListeners(app, opts, bind, cleanups);
@@ -190,14 +194,15 @@ async function openStore(opts: StartOptions, logger: Logger, now: () => number, 
 
 function createApi(
   opts: StartOptions,
-  s: { log: RecordLog; engine: Engine; taskFiles: TaskFiles; dispatcher: Dispatcher; fleet: FleetCoordinator; did: string; startedAt: number; now: () => number; phase: () => Phase },
+  s: { log: RecordLog; engine: Engine; taskFiles: TaskFiles; dispatcher: Dispatcher; fleet: FleetCoordinator; remote: RemoteCoordinator; control: FleetControl; did: string; startedAt: number; now: () => number; phase: () => Phase },
 ): { app: ReturnType<typeof createApp>; authGuard: AuthGuard; bind: string } {
   const { paths, config } = opts;
   const authLog = opts.logger.child({ target: 'syncropel_http::auth' });
   if (opts.insecureLocalhost) authLog.warn('--insecure-localhost: TCP requests are accepted without a bearer token; any local process can act as ' + opts.adminActor);
   const bind = `${config.host}:${config.port}`;
   if (!isLoopback(config.host)) {
-    authLog.warn({ bind }, `serving beyond loopback on ${bind}: every TCP request but /health needs a bearer token; the traffic is plain HTTP (keep it on a private network or behind a TLS proxy)`);
+    if (config.tls) authLog.info({ bind }, `serving HTTPS beyond loopback on ${bind}: every TCP request but /health needs a bearer token`);
+    else authLog.warn({ bind }, `serving beyond loopback on ${bind}: every TCP request but /health needs a bearer token; the traffic is plain HTTP (set [server] tls_cert and tls_key, or keep it on a private network or behind a TLS proxy)`);
   }
   // Closing lines of finished AUTH FAILED bursts are written by its timer even when no request comes.
   const authGuard = new AuthGuard({ logger: opts.logger, now: s.now, tickMs: 5_000 });
@@ -208,6 +213,8 @@ function createApi(
     taskFiles: s.taskFiles,
     dispatch: s.dispatcher,
     fleet: s.fleet,
+    control: s.control,
+    remote: s.remote,
     auth: { tcpRequiresToken: !opts.insecureLocalhost, adminActor: opts.adminActor },
     logger: opts.logger,
     bodyLimit: DEFAULT_BODY_LIMIT,
@@ -223,31 +230,12 @@ function createApi(
   return { app, authGuard, bind };
 }
 
-/**
- * The fleet (SPEC §12): every instance keeps a registry and counts itself in it (it is a coordinator once workers
- * beat to it); one with `[fleet] coordinator_url` also sends heartbeats there.
- */
-function fleetServices(opts: StartOptions, s: { did: string; log: RecordLog; engine: Engine; now: () => number; startedAt: number; running: () => number }): { coordinator: FleetCoordinator; services: Service[] } {
-  const { config } = opts;
-  const endpoint = config.fleet.advertisedEndpoint ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
-  const self = (): Heartbeat => ({
-    did: s.did, endpoint, version: splVersion(), uptime_secs: Math.floor((s.now() - s.startedAt) / 1000),
-    health: s.engine.brokenFolds().length > 0 ? 'degraded' : 'healthy', active_dispatches: s.running(), store_records: s.log.recordCount,
-  });
-  const coordinator = new FleetCoordinator({ did: s.did, log: s.log, engine: s.engine, logger: opts.logger, now: s.now, intervalSecs: config.fleet.heartbeatIntervalSecs, self, url: endpoint });
-  const services: Service[] = [coordinator];
-  if (config.fleet.coordinatorUrl) {
-    services.push(new HeartbeatService({ coordinatorUrl: config.fleet.coordinatorUrl, intervalSecs: config.fleet.heartbeatIntervalSecs, token: config.fleet.token, logger: opts.logger, beat: self }));
-  }
-  return { coordinator, services };
-}
-
 type Listeners = { tcp: Server; unix: Server };
 
 async function bindListeners(app: ReturnType<typeof createApp>, opts: StartOptions, bind: string, cleanups: Array<() => Promise<void> | void>): Promise<Listeners> {
   const { paths, config } = opts;
   const listenerOptions = { headersTimeoutMs: config.timeouts.headersSecs * 1000, requestTimeoutMs: config.timeouts.requestSecs * 1000, logger: opts.logger };
-  const tcp = createListener(app, 'tcp', listenerOptions);
+  const tcp = createListener(app, 'tcp', { ...listenerOptions, ...(config.tls ? { tls: loadTls(config.tls, paths.config) } : {}) });
   try {
     await listenTcp(tcp, config.host, config.port);
   } catch (err) {

@@ -82,6 +82,23 @@ export class TaskFiles {
     return { path, sha256: sha256(text), bytes: Buffer.byteLength(text) };
   }
 
+  /** A content file as it is, for a remote dispatch that carries it to a worker (undefined when unreadable). */
+  raw(content: TaskContent): string | undefined {
+    try {
+      return readFileSync(join(this.paths.dataDir, content.path), 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Writes a content file a coordinator sent, after checking it is the one its record names (path and sha256). */
+  importFile(path: string, text: string, expectedSha256: string): void {
+    if (!/^tasks\/[A-Z][A-Z0-9]{0,7}-[0-9]{1,6}\.md$/.test(path)) throw new Error(`content path ${path} is not a task content path`);
+    const actual = sha256(text);
+    if (actual !== expectedSha256) throw new Error(`content of ${path} has sha256 ${actual.slice(0, 12)}…, its record says ${expectedSha256.slice(0, 12)}…`);
+    writeAtomically(join(this.paths.dataDir, path), text);
+  }
+
   /** Removes a content file whose record could not be written (nothing refers to it). */
   discard(path: string): void {
     rmSync(join(this.paths.dataDir, path), { force: true });

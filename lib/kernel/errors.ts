@@ -11,6 +11,8 @@ export const ERRORS = {
   AUTH_REQUIRED: { status: 401, exit: 1 },
   PERMISSION_DENIED: { status: 403, exit: 1 },
   DID_CLAIM_DENIED: { status: 403, exit: 1 },
+  NAMESPACE_FROZEN: { status: 403, exit: 1 },
+  EMERGENCY_STOP: { status: 403, exit: 1 },
   NOT_FOUND: { status: 404, exit: 1 },
   RECORD_NOT_FOUND: { status: 404, exit: 1 },
   THREAD_NOT_FOUND: { status: 404, exit: 1 },

@@ -340,6 +340,7 @@ export interface FleetMemberView {
   health: string;
   active_dispatches: number;
   store_records: number;
+  memory_band?: string | null;
   left: boolean;
   first_seen: string;
   last_heartbeat: string;
@@ -355,6 +356,19 @@ export interface FleetStatusView {
   heartbeat_interval_secs: number;
   counts: { live: number; stale: number; archived: number; left: number };
   instances: FleetMemberView[];
-  freezes: unknown[];
+  freezes: FleetFreezeView[];
   emergency: boolean;
+  emergency_stop: { reason: string | null; actor: string; since_ms: number; source: 'local' | 'coordinator' } | null;
+}
+
+export interface FleetFreezeView {
+  namespace: string;
+  level: 'soft' | 'hard';
+  grace_secs: number;
+  /** Seconds before a hard freeze refuses every write (0: it does now); null for a soft one. */
+  hard_in_secs: number | null;
+  reason: string | null;
+  actor: string;
+  since_ms: number;
+  source: 'local' | 'coordinator';
 }

@@ -4,7 +4,8 @@
 
 import type { Sade } from 'sade';
 import { SplError } from '../../kernel/errors.js';
-import type { FleetMemberView, FleetStatusView } from '../../kernel/wire.js';
+import type { FleetFreezeView, FleetMemberView, FleetStatusView } from '../../kernel/wire.js';
+import type { FleetRequestError } from '../../fleet/client.js';
 import { commandContext, type CommandContext, type GlobalFlags } from '../context.js';
 import { formatDuration, printJson, printTable } from '../output.js';
 
@@ -13,6 +14,10 @@ interface FleetFlags extends GlobalFlags {
 }
 
 const counts = (s: FleetStatusView): string => `${s.counts.live} live · ${s.counts.stale} stale · ${s.counts.archived} archived${s.counts.left ? ` · ${s.counts.left} left` : ''}`;
+/** `ns (soft)`, `ns (hard)`, `ns (hard in 30s)`, with `from the coordinator` for one a worker was told of. */
+const freezeText = (f: FleetFreezeView): string =>
+  `${f.namespace} (${f.level}${f.hard_in_secs ? ` in ${f.hard_in_secs}s` : ''}${f.source === 'coordinator' ? ', from the coordinator' : ''})`;
+
 const status = async (ctx: CommandContext): Promise<FleetStatusView> => (await ctx.client().call<FleetStatusView>('GET', '/v1/fleet/status')).body;
 
 export function register(prog: Sade): void {
@@ -42,7 +47,7 @@ export function register(prog: Sade): void {
         if (ctx.json) printJson(s);
         else {
           if (flags.live) process.stdout.write(`\n${new Date().toISOString()}\n`);
-          process.stdout.write(`Fleet status\nCoordinator URL: ${s.coordinator_url}\nHeartbeat: every ${s.heartbeat_interval_secs}s\nInstances: ${counts(s)}\nActive freezes: ${s.freezes.length ? s.freezes.length : '(none)'}\nEmergency stop: ${s.emergency ? 'ACTIVE' : 'inactive'}\n`);
+          process.stdout.write(`Fleet status\nCoordinator URL: ${s.coordinator_url}\nHeartbeat: every ${s.heartbeat_interval_secs}s\nInstances: ${counts(s)}\nActive freezes: ${s.freezes.length ? s.freezes.map(freezeText).join(', ') : '(none)'}\nEmergency stop: ${s.emergency_stop ? `ACTIVE${s.emergency_stop.reason ? ` (${s.emergency_stop.reason})` : ''}` : 'inactive'}\n`);
         }
         if (!flags.live) return;
         await new Promise((r) => setTimeout(r, s.heartbeat_interval_secs * 1000));
@@ -73,20 +78,24 @@ export function register(prog: Sade): void {
 async function ping(ctx: CommandContext, did: string): Promise<void> {
   const m = (await ctx.client().call<FleetMemberView>('GET', `/v1/fleet/instances/${encodeURIComponent(did)}`)).body;
   if (!m.endpoint) throw new SplError('INVALID_REQUEST', `${did} advertises no endpoint`, { fix: 'set [fleet] advertised_endpoint in its config.toml' });
-  let outcome: { ok: boolean; line: string };
+  // An https:// endpoint is verified against this home's [fleet] ca_file (the system's CAs without one).
+  const { fleetRequest } = await import('../../fleet/client.js');
+  const health = (): ReturnType<typeof fleetRequest> => fleetRequest(new URL('/health', m.endpoint!), { method: 'GET', caFile: ctx.config.fleet.caFile, timeoutMs: 5000 });
+  let outcome: { ok: boolean; line: string; fix?: string };
   try {
-    // The first request also loads the HTTP client and opens the connection; the second is the instance's latency.
-    await fetch(new URL('/health', m.endpoint), { signal: AbortSignal.timeout(5000) }).then((r) => r.arrayBuffer());
+    // The first request also loads the HTTP client; the second is the instance's latency (connection included).
+    await health();
     const t0 = performance.now();
-    const res = await fetch(new URL('/health', m.endpoint), { signal: AbortSignal.timeout(5000) });
+    const res = await health();
     const ms = Math.round(performance.now() - t0);
-    outcome = res.ok ? { ok: true, line: `✓ ${did} reachable in ${ms}ms (${res.status} ${res.statusText})` } : { ok: false, line: `✗ ${did} answered ${res.status} ${res.statusText} in ${ms}ms at ${m.endpoint}` };
+    const ok = res.status >= 200 && res.status < 300;
+    outcome = ok ? { ok: true, line: `✓ ${did} reachable in ${ms}ms (${res.status} ${res.statusText})` } : { ok: false, line: `✗ ${did} answered ${res.status} ${res.statusText} in ${ms}ms at ${m.endpoint}` };
   } catch (err) {
-    const cause = (err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    outcome = { ok: false, line: `✗ ${did} unreachable at ${m.endpoint}: ${cause}` };
+    const e = err as Partial<FleetRequestError> & Error;
+    outcome = { ok: false, line: `✗ ${did} unreachable at ${m.endpoint}: ${e.short ?? e.message}`, ...(e.fix ? { fix: e.fix } : {}) };
   }
-  if (ctx.json) printJson({ did, endpoint: m.endpoint, reachable: outcome.ok, line: outcome.line });
-  else process.stdout.write(outcome.line + '\n');
+  if (ctx.json) printJson({ did, endpoint: m.endpoint, reachable: outcome.ok, line: outcome.line, ...(outcome.fix ? { fix: outcome.fix } : {}) });
+  else process.stdout.write(`${outcome.line}\n${outcome.fix ? `fix: ${outcome.fix}\n` : ''}`);
   if (!outcome.ok) process.exitCode = 1;
 }
 

@@ -8,6 +8,7 @@ import { SplError } from '../../kernel/errors.js';
 import type { DispatchReply, TaskDiagnosis } from '../../kernel/wire.js';
 import { commandContext, type GlobalFlags } from '../context.js';
 import { printJson } from '../output.js';
+import type { RemoteDispatchReply } from '../../fleet/remote.js';
 
 interface DispatchFlags extends GlobalFlags {
   resume?: boolean;
@@ -17,6 +18,7 @@ interface DispatchFlags extends GlobalFlags {
   repo?: string;
   force?: boolean;
   worktree?: boolean;
+  on?: string;
 }
 
 const path = (ref: string, rest = ''): string => `/v1/tasks/${encodeURIComponent(ref)}${rest}`;
@@ -40,8 +42,10 @@ export function register(prog: Sade): void {
     .option('--repo', 'The git repository (default: the task\'s --repo)')
     .option('--force', 'Start even in the critical memory band (otherwise it waits for memory)')
     .option('--worktree', 'Accepted for upstream scripts: a dispatch always runs in the task\'s worktree')
+    .option('--on', 'Run it on a fleet worker: its DID, or auto (the least loaded live worker not short of memory); on a coordinator')
     .example('task dispatch TASK-0001')
     .example('task dispatch TASK-0001 --resume --line-timeout 1200')
+    .example('task dispatch TASK-0001 --on auto')
     .action(async (ref: string, flags: DispatchFlags) => {
       // --actor names the adapter here, not the identity the command acts as (SPL_ACTOR does that).
       const { actor, ...rest } = flags;
@@ -55,9 +59,14 @@ export function register(prog: Sade): void {
         ...(positive(flags['line-timeout'], '--line-timeout') !== undefined ? { line_timeout_secs: positive(flags['line-timeout'], '--line-timeout') } : {}),
         ...(positive(flags.budget, '--budget') !== undefined ? { budget_usd: positive(flags.budget, '--budget') } : {}),
         ...(flags.repo !== undefined ? { repo: resolve(String(flags.repo)) } : {}),
+        ...(flags.on !== undefined ? { on: String(flags.on) } : {}),
       };
-      const r = (await ctx.client().call<DispatchReply>('POST', '/v1/dispatch', body)).body;
+      const r = (await ctx.client().call<DispatchReply | RemoteDispatchReply>('POST', '/v1/dispatch', body)).body;
       if (ctx.json) return printJson(r);
+      if (r.object === 'remote_dispatch') {
+        process.stdout.write(`${r.alias} dispatched to ${r.worker} (${r.endpoint ?? 'no endpoint'}): it starts with that worker's next heartbeat\n  its records come back here: spl task show ${r.alias}, spl task diagnose ${r.alias}\n`);
+        return;
+      }
       printDispatch(r);
     });
 

@@ -10,7 +10,8 @@ import { diagnose } from '../../dispatch/diagnose.js';
 import type { DispatchRequest } from '../../dispatch/plan.js';
 import { dispatchesFold, dispatchesOf } from '../../dispatch/records.js';
 import { readJsonObject } from '../body.js';
-import type { ApiDeps, DispatchApi } from '../context.js';
+import type { ApiDeps, DispatchApi, RemoteApi } from '../context.js';
+import type { RemoteRequest } from '../../fleet/remote.js';
 import { type Routes } from '../route.js';
 
 type Body = Record<string, unknown>;
@@ -36,6 +37,20 @@ function dispatcher(deps: ApiDeps): DispatchApi {
   return deps.dispatch;
 }
 
+function remote(deps: ApiDeps): RemoteApi {
+  if (!deps.remote) throw new SplError('UNAVAILABLE', 'this instance dispatches to no fleet workers');
+  return deps.remote;
+}
+
+/** The options a worker's dispatcher is asked for (--on). */
+function remoteRequest(req: DispatchRequest): RemoteRequest {
+  return {
+    ...(req.actor !== undefined ? { actor: req.actor } : {}), ...(req.timeoutSecs !== undefined ? { timeout_secs: req.timeoutSecs } : {}),
+    ...(req.lineTimeoutSecs !== undefined ? { line_timeout_secs: req.lineTimeoutSecs } : {}), ...(req.budgetUsd !== undefined ? { budget_usd: req.budgetUsd } : {}),
+    ...(req.repo !== undefined ? { repo: req.repo } : {}), ...(req.resume ? { resume: true } : {}), ...(req.force ? { force: true } : {}),
+  };
+}
+
 export function dispatchRoutes(api: Routes, deps: ApiDeps): void {
   adapterRoutes(api, deps);
   api.post('/v1/dispatch', 'dispatch', async (ctx) => {
@@ -56,7 +71,8 @@ export function dispatchRoutes(api: Routes, deps: ApiDeps): void {
     if (repo !== undefined) req.repo = repo;
     if (field<boolean>(b, 'resume', 'boolean')) req.resume = true;
     if (field<boolean>(b, 'force', 'boolean')) req.force = true;
-    ctx.body = await dispatcher(deps).request(req);
+    const on = field<string>(b, 'on', 'string');
+    ctx.body = on === undefined ? await dispatcher(deps).request(req) : await remote(deps).assign(ref, on, ctx.state.actor, remoteRequest(req));
     ctx.status = 201;
   });
 

@@ -12,6 +12,14 @@ import { readJson } from '../body.js';
 import type { ApiDeps } from '../context.js';
 import { type Routes } from '../route.js';
 
+/** The evaluation thread gets the tasks and the fleet as data, and only when the expression can read them. */
+function sandboxData(deps: ApiDeps, expression: string, at: number): Record<string, unknown> {
+  return {
+    ...(/\btasks?\b/.test(expression) ? { tasks: taskLookupAt(deps.engine.state(tasksFold), at).all() } : {}),
+    ...(/\bfleet_/.test(expression) ? { fleet: deps.engine.fleetCel() } : {}),
+  };
+}
+
 export function engineRoutes(api: Routes, deps: ApiDeps): void {
   const now = deps.now ?? Date.now;
   const budgetLog = deps.logger.child({ target: 'syncropel_engine::rules' });
@@ -30,7 +38,7 @@ export function engineRoutes(api: Routes, deps: ApiDeps): void {
 
   function bindings(context: CelContext, actor: string, record: CelRecordInput | null, extra: Record<string, unknown> = {}): CelBindings {
     const at = now();
-    return { ...variables(context, actor, record, extra), trust: trustAt(at), now: () => at, tasks: taskLookupAt(deps.engine.state(tasksFold), at) } as unknown as CelBindings;
+    return { ...variables(context, actor, record, extra), trust: trustAt(at), now: () => at, tasks: taskLookupAt(deps.engine.state(tasksFold), at), fleet: () => deps.engine.fleetCel() } as unknown as CelBindings;
   }
 
   api.get('/v1/engine/expression_cache/stats', 'config_read', (ctx) => {
@@ -58,9 +66,7 @@ export function engineRoutes(api: Routes, deps: ApiDeps): void {
       return;
     }
     const at = now();
-    // The evaluation thread gets the tasks as data, and only when the expression can read them.
-    const tasks = /\btasks?\b/.test(expression) ? { tasks: taskLookupAt(deps.engine.state(tasksFold), at).all() } : {};
-    const result = await celSandbox.evaluate({ context, source: expression, vars: { ...variables(context, ctx.state.actor, record, body), ...tasks }, nowMs: at, trust: trustAt(at) });
+    const result = await celSandbox.evaluate({ context, source: expression, vars: { ...variables(context, ctx.state.actor, record, body), ...sandboxData(deps, expression, at) }, nowMs: at, trust: trustAt(at) });
     if (!result.ok && result.limit !== undefined) throw new CelCostError(result.limit, result.error);
     ctx.body = { object: 'expression', context, expression, ...result };
   });

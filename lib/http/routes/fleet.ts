@@ -5,6 +5,7 @@ import { SplError } from '../../kernel/errors.js';
 import { isDid } from '../../kernel/did.js';
 import type { FleetStatusView } from '../../kernel/wire.js';
 import type { Heartbeat } from '../../fleet/registry.js';
+import type { AssignmentAcks } from '../../fleet/remote.js';
 import { readJsonObject } from '../body.js';
 import type { ApiDeps, FleetApi } from '../context.js';
 import { type Routes } from '../route.js';
@@ -27,13 +28,45 @@ function heartbeatOf(b: Record<string, unknown>): Heartbeat {
     did: b.did, endpoint: typeof b.endpoint === 'string' ? b.endpoint : null, version: typeof b.version === 'string' ? b.version : '',
     uptime_secs: count('uptime_secs'), health: typeof b.health === 'string' && b.health !== '' ? b.health : 'healthy',
     active_dispatches: count('active_dispatches'), store_records: count('store_records'),
+    ...(typeof b.memory_band === 'string' ? { memory_band: b.memory_band } : {}),
+  };
+}
+
+/** The assignments a heartbeat acknowledges (remote dispatch): accepted ids, rejected ids with the reason. */
+function acksOf(b: Record<string, unknown>): AssignmentAcks {
+  const ids = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string').slice(0, 1000) : []);
+  const rejected = Array.isArray(b.rejected) ? b.rejected.filter((x): x is { id: string; reason: string } => typeof x?.id === 'string').slice(0, 1000) : [];
+  return { accepted: ids(b.accepted), rejected: rejected.map((r) => ({ id: r.id, reason: String(r.reason ?? 'refused').slice(0, 2000) })) };
+}
+
+function statusControl(deps: ApiDeps): Pick<FleetStatusView, 'freezes' | 'emergency' | 'emergency_stop'> {
+  const w = deps.control?.wire() ?? { freezes: [], emergency: null };
+  const src = deps.control?.current();
+  return {
+    freezes: w.freezes.map((f) => ({ ...f, source: src?.freezes.get(f.namespace)?.source ?? 'local' })),
+    emergency: w.emergency !== null,
+    emergency_stop: w.emergency ? { ...w.emergency, source: src?.emergency?.source ?? 'local' } : null,
   };
 }
 
 export function fleetRoutes(api: Routes, deps: ApiDeps): void {
   api.post('/v1/fleet/heartbeat', 'record_write', async (ctx) => {
-    const hb = heartbeatOf(await readJsonObject(ctx, deps.bodyLimit));
-    ctx.body = { object: 'heartbeat_ack', ...coordinator(deps).beat(hb) };
+    const b = await readJsonObject(ctx, deps.bodyLimit);
+    const hb = heartbeatOf(b);
+    const ack = coordinator(deps).beat(hb);
+    const assignments = deps.remote ? await deps.remote.exchange(hb.did, acksOf(b)) : [];
+    // The freezes and emergency stop in force here travel back with every reply: the whole fleet has them within one
+    // interval. So do the tasks dispatched to this worker that it has not acknowledged yet.
+    ctx.body = { object: 'heartbeat_ack', ...ack, control: deps.control?.wire() ?? { freezes: [], emergency: null }, assignments };
+  });
+
+  // A worker's records of the tasks dispatched to it (remote dispatch): stored as they are, once.
+  api.post('/v1/fleet/records', 'record_write', async (ctx) => {
+    const b = await readJsonObject(ctx, deps.bodyLimit);
+    if (!deps.remote) throw new SplError('UNAVAILABLE', 'this instance takes no remote dispatch records');
+    if (typeof b.did !== 'string' || !isDid(b.did)) throw new SplError('INVALID_REQUEST', 'did must be the sending worker\'s DID', { field: 'did' });
+    if (!Array.isArray(b.records) || b.records.length > 5000) throw new SplError('INVALID_REQUEST', 'records must be an array of at most 5000 records', { field: 'records' });
+    ctx.body = { object: 'forwarded', ...(await deps.remote.accept(b.did, b.records)) };
   });
 
   api.get('/v1/fleet/status', 'config_read', (ctx) => {
@@ -43,7 +76,7 @@ export function fleetRoutes(api: Routes, deps: ApiDeps): void {
     for (const m of instances) counts[m.status]++;
     ctx.body = {
       object: 'fleet_status', coordinator_url: f.url, coordinator_did: deps.instance.did, heartbeat_interval_secs: f.intervalSecs,
-      counts, instances, freezes: [], emergency: false,
+      counts, instances, ...statusControl(deps),
     } satisfies FleetStatusView;
   });
 

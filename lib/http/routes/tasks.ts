@@ -2,6 +2,7 @@
 // content edits. Task writes are taken one at a time, so each is checked against the state the one before it
 // left (an append resolves only once the folds hold it); everything is written through RecordLog.append.
 
+import { requireUnfrozen } from '../fleet-control.js';
 import { SplError } from '../../kernel/errors.js';
 import { mintThreadId } from '../../kernel/id.js';
 import { validateRecord } from '../../kernel/record.js';
@@ -116,7 +117,11 @@ function taskApi(deps: ApiDeps): TaskApi {
       content: deps.taskFiles.check(t.content), allowed: allowedVerbs(t.status), history: t.history, attempts: t.attempts,
       dispatch: deps.dispatch?.liveOf(t.thread) ?? null, routing: t.routing,
     }),
-    append: async (draft) => (await deps.log.append([validateRecord(draft)]))[0]!.record.id,
+    append: async (draft) => {
+      const record = validateRecord(draft);
+      requireUnfrozen(deps, record.actor, record);
+      return (await deps.log.append([record]))[0]!.record.id;
+    },
     serially<T>(work: () => Promise<T>): Promise<T> {
       const next = queue.then(work, work);
       queue = next.catch(() => undefined);
