@@ -15,6 +15,7 @@ import { FleetCoordinator } from '../fleet/coordinator.js';
 import { HeartbeatService } from '../fleet/heartbeat.js';
 import type { Heartbeat } from '../fleet/registry.js';
 import { RemoteCoordinator } from '../fleet/remote.js';
+import { FanoutService } from '../fleet/fanout.js';
 import { RemoteWorker } from '../fleet/remote-worker.js';
 import type { InstanceConfig } from './config-file.js';
 import type { Logger } from './logger.js';
@@ -59,7 +60,13 @@ export function fleetServices(s: FleetParts): FleetServices {
     contentText: (t) => (t.content ? s.taskFiles.raw(t.content) : undefined), intervalMs: () => coordinator.intervalSecs * 1000,
   });
   s.engine.fleetCel = () => celFleet(s.control, coordinator, s.now());
-  const services: Service[] = [coordinator, remote];
+  const fanout = new FanoutService({
+    did: s.did, log: s.log, engine: s.engine, logger: s.logger,
+    writeContent: (front, brief) => s.taskFiles.write(front, brief),
+    assignRemote: (alias, by, request) => remote.assign(alias, 'auto', by, request),
+    dispatchLocal: (alias, by, request) => s.dispatcher.request({ ref: alias, by, ...request }),
+  });
+  const services: Service[] = [coordinator, remote, fanout];
   if (config.fleet.coordinatorUrl) services.push(...workerServices(s, config.fleet.coordinatorUrl, self));
   return { coordinator, remote, services };
 }

@@ -37,6 +37,7 @@ import { dispatchesFold } from '../dispatch/records.js';
 import type { FleetCoordinator } from '../fleet/coordinator.js';
 import { fleetRegistryFold } from '../fleet/registry.js';
 import { assignmentsFold, type RemoteCoordinator } from '../fleet/remote.js';
+import { fanoutsFold } from '../fleet/fanout.js';
 import { admitDispatch, fleetControl, fleetServices } from './fleet-services.js';
 import { loadTls } from './tls-files.js';
 import { fleetControlFold, type FleetControl } from '../fleet/control.js';
@@ -104,7 +105,7 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
     const { identity, log } = await openStore(opts, logger, now, progress);
     cleanups.push(() => log.close());
     progress(`rebuilding derived state from ${log.recordCount} records`);
-    const engine = await Engine.start(log, opts.logger, now, [adaptersFold, dispatchesFold, fleetRegistryFold, fleetControlFold, assignmentsFold, ...(opts.folds ?? [])] as ReadonlyArray<Fold<unknown>>);
+    const engine = await Engine.start(log, opts.logger, now, [adaptersFold, dispatchesFold, fleetRegistryFold, fleetControlFold, assignmentsFold, fanoutsFold, ...(opts.folds ?? [])] as ReadonlyArray<Fold<unknown>>);
     const control = fleetControl(engine, opts.logger, now, (why) => dispatcher.interruptAll(why));
     const taskFiles = new TaskFiles(paths);
     const dispatcher = new Dispatcher({

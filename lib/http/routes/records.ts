@@ -9,6 +9,7 @@ import { readJson } from '../body.js';
 import { requirePermission } from '../permissions.js';
 import { assertClaim } from '../claims.js';
 import { requireUnfrozen } from '../fleet-control.js';
+import { checkFanoutDraft, fanoutsFold } from '../../fleet/fanout.js';
 import { ENGINE_CONFIG_THREAD } from '../../engine/folds/engine-config.js';
 import type { ApiDeps } from '../context.js';
 import { intParam, stringParam } from '../params.js';
@@ -33,6 +34,7 @@ export function recordRoutes(api: Routes, deps: ApiDeps): void {
       requirePermission(deps, ctx, d.thread === ENGINE_CONFIG_THREAD ? 'config_write' : 'record_write', clock === undefined ? rest : { ...rest, clock });
     }
     for (const d of drafts) requireUnfrozen(deps, ctx.state.actor, d);
+    for (const d of drafts) checkFanoutDraft(d, () => deps.engine.state(fanoutsFold));
     const outcomes = await deps.log.append(drafts);
     const created = outcomes.filter((o) => o.created).length;
     if (log.isLevelEnabled('debug')) {
