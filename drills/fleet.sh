@@ -15,8 +15,11 @@
 #
 # Verifies, printing each: convergence (3 live); fleet list/status/show/ping over HTTPS; a SIGKILLed worker is live
 # 2 s after the kill, stale once three intervals pass (never before), archived after twelve, live again when it
-# comes back; a graceful stop is left; then the runbook's manual coordinator replacement, step by step, ending with
-# every worker live on the new coordinator.
+# comes back; a graceful stop is left; a task dispatched --on worker-b runs there (the test suite's stand-in for
+# the agent CLI, in a git worktree) and its records reach the coordinator; a soft freeze set on the coordinator
+# refuses an INTEND on worker-a within one interval and is lifted the same way; the emergency stop interrupts
+# worker-b's running agent (its exit recorded and sent back), refuses writes on worker-a and new dispatches; then
+# the runbook's manual coordinator replacement, step by step, ending with every worker live on the new coordinator.
 #
 #   bash drills/fleet.sh      # as root (network namespaces); needs ip (iproute2), openssl, curl and node
 #
@@ -331,11 +334,117 @@ verify_graceful_stop() {
   check "fleet list footer" "$(spl_in coordinator fleet list | tail -n 1)" "3 live · 0 stale · 0 archived"
 }
 
-# Remote dispatch, freezes and the emergency stop across the namespaces: these sections come with those
-# features and run when SPL_DRILL_FLEET_CONTROL=1.
-verify_remote_dispatch() { :; }
-verify_freeze() { :; }
-verify_emergency() { :; }
+# wait_until SECS COMMAND…: runs COMMAND every 100 ms until it succeeds; prints the milliseconds it took, or fails.
+wait_until() {
+  local secs=$1 t0
+  shift
+  t0=$(now_ms)
+  while ! "$@" >/dev/null 2>&1; do
+    if [ $(($(now_ms) - t0)) -gt $((secs * 1000)) ]; then echo "timeout"; return 1; fi
+    sleep 0.1
+  done
+  echo $(($(now_ms) - t0))
+}
+task_status_is() { [ "$(spl_in "$1" task show "$2" -o json | json 'v.status')" == "$3" ]; }
+diagnosed_pid() { [ "$(spl_in "$1" task diagnose "$2" -o json | json 'v.subprocess&&v.subprocess.pid>0?"yes":"no"')" == yes ]; }
+completed() { [ "$(spl_in "$1" task diagnose "$2" -o json | json 'v.completion?"yes":"no"')" == yes ]; }
+# post_code MEMBER ACT BODY: POST /v1/records over the member's socket (quick enough to time a freeze's arrival to
+# the tens of milliseconds); prints the HTTP status.
+post_code() {
+  curl -s -o /dev/null -w '%{http_code}' --max-time 5 --unix-socket "$(home_of "$1")/run/spl.sock" -H 'content-type: application/json' \
+    -d "{\"thread\":\"th_drill_ops\",\"actor\":\"did:sync:user:drill\",\"act\":\"$2\",\"body\":$3}" http://spl/v1/records
+}
+intend_refused() { [ "$(post_code "$1" INTEND "{\"namespace\":\"$2\"}")" == 403 ]; }
+intend_accepted() { [ "$(post_code "$1" INTEND "{\"namespace\":\"$2\"}")" == 201 ]; }
+do_accepted() { [ "$(post_code "$1" DO '{"text":"drill"}')" == 201 ]; }
+do_refused() { ! do_accepted "$1"; }
+freeze_shown() { spl_in "$1" fleet status | grep -q 'Active freezes: drill_ns'; }
+
+# A git repository every member sees at the same path (the namespaces share the filesystem), and on each worker
+# two adapters: the test suite's stand-in for the agent CLI, one that succeeds and one that hangs until stopped.
+setup_dispatch() {
+  local m
+  REPO="$WORK/repo"
+  mkdir -p "$REPO"
+  git -C "$REPO" -c init.defaultBranch=main init -q
+  echo drill >"$REPO/README"
+  git -C "$REPO" add README
+  git -C "$REPO" -c user.name=drill -c user.email=drill@example.invalid commit -q -m first
+  for m in worker-a worker-b; do
+    spl_in "$m" adapter add did:sync:agent:dev --family claude --command "node $ROOT/test/fixtures/agents/fake-claude.mjs success -p --verbose --output-format stream-json" >/dev/null || fail "$m: adapter add did:sync:agent:dev"
+    spl_in "$m" adapter add did:sync:agent:slow --family claude --command "node $ROOT/test/fixtures/agents/fake-claude.mjs hang -p --verbose --output-format stream-json" >/dev/null || fail "$m: adapter add did:sync:agent:slow"
+  done
+  spl_in "worker-a" adapter list | sed 's/^/        | /'
+}
+
+verify_remote_dispatch() {
+  step "remote dispatch: a task on the coordinator runs on worker-b; its records come back"
+  setup_dispatch
+  local alias out took diag
+  alias=$(spl_in coordinator task add "drill job" --body "Make the drill pass." --repo "$REPO" -o json | json 'v.alias')
+  check_match "a task on the coordinator" "$alias" '^TASK-[0-9]+$'
+  out=$(spl_in coordinator task dispatch "$alias" --on "${DID[worker-b]}" --actor did:sync:agent:dev) || fail "task dispatch --on worker-b failed: $out"
+  printf '%s\n' "$out" | sed 's/^/        | /'
+  check_match "spl task dispatch --on names the worker" "$(head -n 1 <<<"$out")" "^$alias dispatched to ${DID[worker-b]} \\(https://${ADDR[worker-b]}:$PORT\\): it starts with that worker's next heartbeat$"
+  took=$(wait_until 30 task_status_is coordinator "$alias" review) || fail "the task did not reach review on the coordinator: $(spl_in coordinator task show "$alias" | head -n 5)"
+  note "review on the coordinator ${took} ms after the dispatch"
+  diag=$(spl_in coordinator task diagnose "$alias" -o json)
+  check "task diagnose on the coordinator: the worker's subprocess exited 0" "$(json 'v.subprocess.exit_code' <<<"$diag")" 0
+  check "task diagnose on the coordinator: the completion succeeded" "$(json 'v.completion.success' <<<"$diag")" true
+  check "the run was worker-b's (its log)" "$(grep -c "remote dispatch of $alias taken from the coordinator" "$(home_of worker-b)/logs/spl.log")" 1
+  check "worker-a never saw it" "$(grep -c "remote dispatch of $alias" "$(home_of worker-a)/logs/spl.log" || true)" 0
+  check "the coordinator ran nothing itself" "$(grep -c 'worker [0-9]* spawned' "$(home_of coordinator)/logs/spl.log" || true)" 0
+}
+
+verify_freeze() {
+  step "soft freeze set on the coordinator: worker-a refuses an INTEND in it within one interval"
+  local out took err
+  check "worker-a accepts an INTEND in drill_ns before" "$(intend_accepted worker-a drill_ns && echo accepted)" accepted
+  out=$(spl_in coordinator kill --namespace drill_ns --reason "fleet drill")
+  check "spl kill --namespace drill_ns" "$out" "✓ soft freeze of 'drill_ns' recorded (INTEND, DO and CALL refused)"
+  took=$(wait_until 10 intend_refused worker-a drill_ns) || fail "worker-a still accepts INTEND in drill_ns"
+  note "refused on worker-a ${took} ms after the freeze was recorded (heartbeat interval ${INTERVAL}s)"
+  check "within one interval (plus 300 ms for the round trip and the polling)" "$([ "$took" -le $((INTERVAL * 1000 + 300)) ] && echo yes || echo "no: $took ms")" yes
+  err=$(spl_in worker-a intend "drill" --body '{"namespace":"drill_ns"}' 2>&1 >/dev/null || true)
+  check_match "worker-a's refusal names the freeze and the fix" "$err" "namespace 'drill_ns' is frozen \\(soft: no INTEND, DO or CALL\\): fleet drill; set by .* on the coordinator"
+  check "a KNOW in drill_ns still passes on worker-a" "$(spl_in worker-a know "status" --thread th_drill_ns >/dev/null 2>&1 && echo accepted)" accepted
+  check "another namespace is not frozen" "$(intend_accepted worker-a other_ns && echo accepted)" accepted
+  # worker-b's beats run on their own phase: it too has the freeze within one interval of it being recorded.
+  took=$(wait_until 10 freeze_shown worker-b) || true
+  check "worker-b's fleet status shows it" "$(spl_in worker-b fleet status | grep 'Active freezes')" "Active freezes: drill_ns (soft, from the coordinator)"
+  check "fleet_frozen_namespaces() on worker-b" "$(spl_in worker-b expr eval 'fleet_frozen_namespaces()' -o json | json 'JSON.stringify(v.value)')" '["drill_ns"]'
+  check "spl unkill on the coordinator" "$(spl_in coordinator unkill --namespace drill_ns)" "✓ freeze of 'drill_ns' lifted"
+  took=$(wait_until 10 intend_accepted worker-a drill_ns) || fail "worker-a still refuses INTEND in drill_ns after unkill"
+  note "accepted again on worker-a ${took} ms after the unkill"
+}
+
+verify_emergency() {
+  step "emergency stop on the coordinator: worker-b's running agent is stopped, writes are refused fleet-wide"
+  local alias out diag err took
+  alias=$(spl_in coordinator task add "endless job" --body "Run until stopped." --repo "$REPO" -o json | json 'v.alias')
+  spl_in coordinator task dispatch "$alias" --on "${DID[worker-b]}" --actor did:sync:agent:slow >/dev/null || fail "dispatch of $alias to worker-b failed"
+  took=$(wait_until 30 diagnosed_pid coordinator "$alias") || fail "the agent for $alias never started on worker-b"
+  note "the agent runs on worker-b (the coordinator has its spawn record ${took} ms after the dispatch)"
+  out=$(spl_in coordinator kill --emergency --reason "fleet drill")
+  check_match "spl kill --emergency" "$out" '^✓ emergency stop recorded \(fleet drill\)'
+  took=$(wait_until 15 completed coordinator "$alias") || fail "the stopped run's completion never reached the coordinator"
+  diag=$(spl_in coordinator task diagnose "$alias" -o json)
+  check "the run was interrupted, its exit recorded and sent back" "$(json 'v.completion.failure_reason' <<<"$diag")" interrupted
+  check "the agent's exit is recorded (a signal, no exit code)" "$(json 'v.subprocess.exit_code===null&&v.subprocess.signal!==null?"signalled":JSON.stringify(v.subprocess)' <<<"$diag")" signalled
+  note "interrupted and recorded on the coordinator ${took} ms after the stop"
+  check "worker-b logged the stop" "$(grep -c 'EMERGENCY STOP in force' "$(home_of worker-b)/logs/spl.log")" 1
+  took=$(wait_until 10 do_refused worker-a) || fail "worker-a still accepts a DO"
+  note "worker-a refuses writes ${took} ms after the stop was recorded"
+  err=$(spl_in worker-a do "drill" --thread th_drill_ops 2>&1 >/dev/null || true)
+  check_match "a DO on worker-a is refused" "$err" "the fleet's emergency stop is active \\(fleet drill\\)"
+  check "a LEARN on worker-a passes" "$(spl_in worker-a learn "noted" --thread th_drill_ops >/dev/null 2>&1 && echo accepted)" accepted
+  err=$(spl_in coordinator task dispatch "$alias" --on auto 2>&1 >/dev/null || true)
+  check_match "no new dispatch starts" "$err" "emergency stop is active"
+  check "fleet status on the coordinator" "$(spl_in coordinator fleet status | grep 'Emergency stop')" "Emergency stop: ACTIVE (fleet drill)"
+  check "spl unkill --emergency" "$(spl_in coordinator unkill --emergency)" "✓ emergency stop lifted"
+  took=$(wait_until 10 do_accepted worker-a) || fail "worker-a still refuses writes after the unkill"
+  note "writes accepted on worker-a again ${took} ms after the unkill"
+}
 
 replace_coordinator() {
   step "manual coordinator replacement (the runbook, step by step)"
@@ -375,10 +484,8 @@ verify_convergence
 verify_inspection
 verify_silence
 verify_graceful_stop
-if [ "${SPL_DRILL_FLEET_CONTROL:-}" = 1 ]; then
-  verify_remote_dispatch
-  verify_freeze
-  verify_emergency
-fi
+verify_remote_dispatch
+verify_freeze
+verify_emergency
 replace_coordinator
 finish
