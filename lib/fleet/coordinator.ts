@@ -105,6 +105,8 @@ export class FleetCoordinator {
 
   /** Writes the records that are due (of one member, or of all), one batch at a time. */
   private flush(did?: string): void {
+    // Most beats change nothing: they cost no promise, no batch, no record.
+    if (did !== undefined && this.registry.due(did).length === 0) return;
     this.flushing = this.flushing.then(async () => {
       const at = this.o.now();
       // The coordinator is a member of its own list, from memory: a lone instance writes no registry records.

@@ -220,7 +220,7 @@ export class FanoutService {
   private async join(f: Fanout): Promise<void> {
     if (f.children.size < f.subtasks.length) return;
     const tasks = this.o.engine.state(tasksFold).byThread;
-    const assigned = this.o.engine.state(assignmentsFold);
+    const assigned = this.o.engine.state(assignmentsFold).byThread;
     const children = f.subtasks.map((_, i) => {
       const thread = f.children.get(i)!;
       const t = tasks.get(thread);

@@ -45,7 +45,7 @@ export class RemoteWorker {
 
   /** After a restart, the records of every task assigned here are sent again. */
   start(): void {
-    for (const a of this.o.engine.state(assignmentsFold).values()) if (a.worker === this.o.did) this.dirty.add(a.task_thread);
+    for (const thread of this.o.engine.state(assignmentsFold).byWorker.get(this.o.did) ?? []) this.dirty.add(thread);
     this.timer = setInterval(() => this.flush(), this.o.retryMs);
     this.timer.unref();
     this.flush();
@@ -122,12 +122,13 @@ export class RemoteWorker {
 
   /** Marks the assigned tasks a commit touched (their thread, or one of their dispatch sub-threads). */
   private committed(records: readonly StoredRecord[]): void {
-    const assigned = this.o.engine.state(assignmentsFold);
+    const mine = this.o.engine.state(assignmentsFold).byWorker.get(this.o.did);
+    if (!mine || mine.size === 0) return;
     const bySub = this.o.engine.state(dispatchesFold).bySub;
     let touched = false;
     for (const r of records) {
-      const thread = assigned.has(r.thread) ? r.thread : bySub.get(r.thread)?.task_thread;
-      if (thread !== undefined && assigned.get(thread)?.worker === this.o.did) {
+      const thread = mine.has(r.thread) ? r.thread : bySub.get(r.thread)?.task_thread;
+      if (thread !== undefined && mine.has(thread)) {
         this.dirty.add(thread);
         touched = true;
       }

@@ -48,18 +48,29 @@ export interface Assignment {
   refused: string | null;
 }
 
-/** Per task thread, its latest assignment. */
-export const assignmentsFold: Fold<Map<string, Assignment>> = {
+export interface AssignmentsState {
+  /** Per task thread, its latest assignment. */
+  byThread: Map<string, Assignment>;
+  /** Per worker, the task threads whose latest assignment is to it (a heartbeat looks only at its sender's). */
+  byWorker: Map<string, Set<string>>;
+}
+
+export const assignmentsFold: Fold<AssignmentsState> = {
   name: 'remote_assignments',
-  init: () => new Map(),
+  init: () => ({ byThread: new Map(), byWorker: new Map() }),
   apply(state, r) {
     if (r.body.kind === ASSIGN_KIND && r.act === 'DO' && typeof r.body.worker === 'string') {
-      state.set(r.thread, {
+      const before = state.byThread.get(r.thread);
+      if (before) state.byWorker.get(before.worker)?.delete(r.thread);
+      state.byThread.set(r.thread, {
         id: r.id, task_thread: r.thread, alias: String(r.body.alias ?? ''), worker: r.body.worker, by: r.actor, at: r.created_at,
         request: typeof r.body.request === 'object' && r.body.request !== null ? (r.body.request as RemoteRequest) : {}, refused: null,
       });
+      let mine = state.byWorker.get(r.body.worker);
+      if (!mine) state.byWorker.set(r.body.worker, (mine = new Set()));
+      mine.add(r.thread);
     } else if (r.body.kind === REFUSED_KIND) {
-      const a = state.get(r.thread);
+      const a = state.byThread.get(r.thread);
       if (a && a.id === r.body.assignment) a.refused = String(r.body.reason ?? 'refused');
     }
     return state;
@@ -129,7 +140,7 @@ export class RemoteCoordinator {
   }
 
   private assignments(): Map<string, Assignment> {
-    return this.o.engine.state(assignmentsFold);
+    return this.o.engine.state(assignmentsFold).byThread;
   }
 
   /** Whether the assignment's run has ended (a completion recorded after it) or the worker refused it. */
@@ -171,8 +182,10 @@ export class RemoteCoordinator {
     for (const id of acks.accepted) this.acked.add(id);
     for (const r of acks.rejected) await this.refused(did, r.id, r.reason);
     const out: AssignmentWire[] = [];
-    for (const a of this.assignments().values()) {
-      if (a.worker !== did || this.acked.has(a.id) || this.finished(a)) continue;
+    const { byThread, byWorker } = this.o.engine.state(assignmentsFold);
+    for (const thread of byWorker.get(did) ?? []) {
+      const a = byThread.get(thread)!;
+      if (this.acked.has(a.id) || this.finished(a)) continue;
       out.push(await this.wire(a));
     }
     return out;
@@ -219,7 +232,7 @@ export class RemoteCoordinator {
    * Each is stored as it is (its id checked against its content); one already stored is not stored twice.
    */
   async accept(did: string, records: unknown[]): Promise<{ created: number; existing: number }> {
-    const assigned = new Set([...this.assignments().values()].filter((a) => a.worker === did).map((a) => a.task_thread));
+    const assigned = this.o.engine.state(assignmentsFold).byWorker.get(did) ?? new Set<string>();
     const subs = new Set<string>();
     const drafts = records.map((r, i) => {
       const d = validateRecord(r, `records[${i}].`);

@@ -8,7 +8,7 @@
 //     5 s (an injected clock: an hour in well under a second): ≤ 60;
 //   - the records the live run wrote: one join per worker, nothing per beat.
 //
-// Env knobs: FLEET_WORKERS (default 1000), FLEET_ROUNDS (default 3).
+// Env knobs: FLEET_WORKERS (default 1000), FLEET_ROUNDS (default 4).
 
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -20,7 +20,7 @@ import { fmt, httpJson, makeHome, median, runSpl, sleep } from './lib.js';
 
 export const TARGET = 0.9;
 const WORKERS = Number(process.env.FLEET_WORKERS ?? 1000);
-const ROUNDS = Number(process.env.FLEET_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.FLEET_ROUNDS ?? 4);
 const INTERVAL_MS = 5000;
 
 /** The heartbeat sender: its own process, so the load generator's CPU is not shared with it. */
