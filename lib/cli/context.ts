@@ -49,7 +49,7 @@ export function commandContext(flags: GlobalFlags, env: NodeJS.ProcessEnv = proc
     paths,
     config,
     json: output === 'json',
-    client: () => connect({ socket: paths.socket, tokenFile: paths.tokenFile, env, actor: actorOf(config) }),
+    client: () => connect({ socket: paths.socket, tokenFile: paths.tokenFile, env, actor: actorOf(config), caFile: config.fleet.caFile }),
     actor: () => actorOf(config),
   };
 }

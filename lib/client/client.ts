@@ -9,6 +9,10 @@ export interface ClientTarget {
   socket?: string;
   url?: string;
   token?: string;
+  /** For an https:// url: the CA the instance's certificate must chain to ([fleet] ca_file), the system's otherwise. */
+  caFile?: string;
+  /** false: any certificate (doctor, which checks the instance's DID in the answer instead). */
+  verifyTls?: boolean;
   /** Sent as X-Spl-Actor over the socket, where the caller is trusted to say who acts. */
   actor?: string;
 }
@@ -41,7 +45,8 @@ export class Client {
 
   async raw(method: string, path: string, body?: unknown): Promise<Response<unknown>> {
     // node:http is loaded by the first request, not by every command that builds a client and may not use it.
-    const [{ request: httpRequest }, { connect: netConnect }] = await Promise.all([import('node:http'), import('node:net')]);
+    const tls = !this.target.socket && this.target.url?.startsWith('https:') === true;
+    const [{ request: httpRequest }, { connect: netConnect }] = await Promise.all([tls ? import('node:https') : import('node:http'), import('node:net')]);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const headers: Record<string, string> = { accept: 'application/json' };
     if (payload) {
@@ -58,7 +63,7 @@ export class Client {
     } else {
       const u = new URL(path, this.target.url);
       if (this.target.token) headers.authorization = `Bearer ${this.target.token}`;
-      options = { hostname: u.hostname, port: u.port, path: u.pathname + u.search, method, headers };
+      options = { hostname: u.hostname.replace(/^\[|\]$/g, ''), port: u.port, path: u.pathname + u.search, method, headers, ...(tls ? this.tlsOptions() : {}) };
     }
     return new Promise((resolve, reject) => {
       const req = httpRequest({ ...options, timeout: this.timeoutMs, ...(options.createConnection ? {} : { agent: false }) }, (res) => {
@@ -80,16 +85,32 @@ export class Client {
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (err.code && UNREACHABLE.has(err.code)) {
           reject(new SplError('NOT_RUNNING', `no spl instance is answering at ${this.describe()}`, { fix: 'spl serve (spl status shows what is running)', cause: err }));
+        } else if (tls && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(err.code ?? '')) {
+          reject(new SplError('UNAVAILABLE', `${this.describe()}: its certificate is not trusted (${err.message}, ${err.code})`, { fix: 'set ca_file under [fleet] in config.toml to the CA that signed it', cause: err }));
         } else reject(err);
       });
       if (payload) req.write(payload);
       req.end();
     });
   }
+
+  private tlsOptions(): { ca?: Buffer; rejectUnauthorized: boolean } {
+    let ca: Buffer | undefined;
+    if (this.target.caFile) {
+      try {
+        ca = readFileSync(this.target.caFile);
+      } catch (err) {
+        throw new SplError('INVALID_CONFIG', `[fleet] ca_file ${this.target.caFile} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { fix: 'point ca_file at the PEM file of the CA that signed the instance\'s certificate' });
+      }
+    }
+    return { ...(ca ? { ca } : {}), rejectUnauthorized: this.target.verifyTls !== false };
+  }
 }
 
 interface ConnectOptions {
   socket: string;
+  /** [fleet] ca_file, for an https:// SPL_SERVE_URL. */
+  caFile?: string | undefined;
   actor?: string;
   tokenFile: string;
   env: Record<string, string | undefined>;
@@ -101,7 +122,7 @@ interface ConnectOptions {
  */
 export function connect(o: ConnectOptions): Client {
   const url = o.env.SPL_SERVE_URL;
-  if (url) return new Client({ url, ...tokenFor(o) });
+  if (url) return new Client({ url, ...tokenFor(o), ...(o.caFile ? { caFile: o.caFile } : {}) });
   return new Client({ socket: o.socket, ...(o.actor ? { actor: o.actor } : {}) });
 }
 

@@ -76,11 +76,12 @@ export function doctorContext(o: DoctorOptions): DoctorContext {
   const portHolder = once(() => (config ? tcpPortHolder(config.port) : undefined));
   const tcpHealth = once(async (): Promise<HealthAnswer | undefined> => {
     if (!config) return undefined;
-    const url = tcpUrl(config.host, config.port);
+    const url = tcpUrl(config.host, config.port, config.tls !== undefined);
     const holder = portHolder();
     // A listener we can see is not spl would only make us wait out the timeout.
     if (holder && !isSplServe(holder.pid)) return { answered: false, via: 'tcp', target: url, error: `port held by pid ${holder.pid}, not spl serve` };
-    return probeHealth('tcp', { url });
+    // Over HTTPS the certificate is not what tells our instance apart: its DID in the answer is (ours(), below).
+    return probeHealth('tcp', { url, verifyTls: false });
   });
   /** An answer over TCP may come from another home's instance on our port: only ours (same DID) counts. */
   const ours = (a: HealthAnswer | undefined): boolean => {

@@ -28,7 +28,8 @@ export function connectHost(host: string): string {
   return host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
 }
 
-export function tcpUrl(host: string, port: number): string {
+/** The instance's TCP address as a URL: https when it serves TLS. */
+export function tcpUrl(host: string, port: number, tls = false): string {
   const h = connectHost(host);
-  return `http://${h.includes(':') ? `[${h}]` : h}:${port}`;
+  return `${tls ? 'https' : 'http'}://${h.includes(':') ? `[${h}]` : h}:${port}`;
 }

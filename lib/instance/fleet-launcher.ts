@@ -27,7 +27,9 @@ function letters(i: number): string {
 
 /** The worker homes of a coordinator home; a new one gets a config.toml with the coordinator's URL and `token()`. */
 export async function workerMembers(coordinator: FleetMember, count: number, token: () => Promise<string | undefined>): Promise<Array<FleetMember & { notes: string[] }>> {
-  const url = `http://127.0.0.1:${coordinator.config.port}`;
+  // A coordinator serving TLS is reached over https (its certificate must name 127.0.0.1), verified with its ca_file.
+  const url = `${coordinator.config.tls ? 'https' : 'http'}://127.0.0.1:${coordinator.config.port}`;
+  const caFile = coordinator.config.fleet.caFile;
   const out: Array<FleetMember & { notes: string[] }> = [];
   for (let i = 0; i < count; i++) {
     const name = `worker-${letters(i)}`;
@@ -43,6 +45,7 @@ export async function workerMembers(coordinator: FleetMember, count: number, tok
         `# ${name} of the local fleet of ${coordinator.paths.home} (spl fleet start)`,
         '[server]', `port = ${FIRST_WORKER_PORT + i}`, '',
         '[fleet]', `coordinator_url = "${url}"`, `heartbeat_interval_secs = ${coordinator.config.fleet.heartbeatIntervalSecs}`,
+        ...(caFile ? [`ca_file = "${caFile}"`] : []),
         ...(secret ? ['# the coordinator\'s API token its heartbeats carry', `token = "${secret}"`] : []), '',
       ].join('\n'), { mode: 0o600 });
     }

@@ -6,7 +6,7 @@
 
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,11 +88,27 @@ t.test('HTTPS on the TCP port: verified with the CA, refused without; socket pla
     t.equal(ping.code, 0, ping.stderr);
     t.match(ping.stdout, new RegExp(`^✓ ${d} reachable in \\d+ms \\(200 OK\\)\\n$`));
   }
+  // The CLI over HTTPS (SPL_SERVE_URL and a token), verified with [fleet] ca_file.
+  const viaUrl = await runSpl(['status', '-o', 'json'], { ...h.env, SPL_SERVE_URL: base, SPL_TOKEN: token });
+  t.equal(viaUrl.code, 0, viaUrl.stderr);
+  t.equal(JSON.parse(viaUrl.stdout).instance_did, self, 'spl status over an https:// SPL_SERVE_URL');
   // Without [fleet] ca_file in the CLI's config.toml: ✗, the certificate error and the fix.
   writeConfig(h, ['[server]', `port = ${h.port}`, `tls_cert = "${pki.cert}"`, `tls_key = "${pki.key}"`, '[fleet]', 'heartbeat_interval_secs = 1']);
   const refused = await runSpl(['fleet', 'ping', self], h.env);
   t.equal(refused.code, 1);
   t.match(refused.stdout, new RegExp(`^✗ ${self} unreachable at ${base.replace(/\./g, '\\.')}: certificate not trusted \\(unable to verify the first certificate, UNABLE_TO_VERIFY_LEAF_SIGNATURE\\)\\nfix: set ca_file under \\[fleet\\]`));
+  const untrusted = await runSpl(['status'], { ...h.env, SPL_SERVE_URL: base, SPL_TOKEN: token });
+  t.match(untrusted, { code: 1, stderr: /its certificate is not trusted .*UNABLE_TO_VERIFY_LEAF_SIGNATURE\)\nfix: set ca_file under \[fleet\]/ }, 'without the CA: a clear refusal, not a stack trace');
+  // spl doctor reaches it over HTTPS when the socket is gone (its DID, not the certificate, says it is ours).
+  const sockPath = join(h.home, 'run', 'spl.sock');
+  renameSync(sockPath, `${sockPath}.aside`);
+  try {
+    const doc = await runSpl(['doctor', '--json'], h.env);
+    const row = (JSON.parse(doc.stdout).checks as Array<{ id: string; status: string; summary: string }>).find((c) => c.id === 'health');
+    t.match(row, { status: 'ok', summary: new RegExp(`^/health over ${base.replace(/\./g, '\\.')}: ok`) }, 'doctor\'s health row over HTTPS');
+  } finally {
+    renameSync(`${sockPath}.aside`, sockPath);
+  }
 });
 
 t.test('bad certificate files stop spl serve with the file and the fix; a token in clear text beyond loopback WARNs', async (t) => {
