@@ -16,7 +16,7 @@ import { findTask, tasksFold, type Task } from '../engine/folds/tasks.js';
 import type { RecordLog } from '../store/record-log.js';
 import { adaptersFold, type Adapter } from './adapters.js';
 import { preflight, systemMemory, type MemorySource, type Preflight } from './memory.js';
-import { dispatchesFold, dispatchesOf, type DispatchesState } from './records.js';
+import { dispatchesFold, dispatchesOf, type DispatchesState, type DispatchView } from './records.js';
 import { Run, type RunDeps } from './run.js';
 import { planDispatch, type DispatchPlan, type DispatchRequest } from './plan.js';
 import { recoverUnfinished } from './recover.js';
@@ -44,6 +44,8 @@ export interface DispatcherOptions {
   env?: NodeJS.ProcessEnv;
   /** Refuses (throws) a new dispatch of a task the fleet's freezes or emergency stop hold back. */
   admit?: (task: Task) => void;
+  /** A dispatch another instance runs (its records came from a fleet worker): start-up leaves it alone. */
+  foreign?: (d: DispatchView) => boolean;
 }
 
 interface Waiting {
@@ -74,7 +76,7 @@ export class Dispatcher {
 
   /** Service start: settle what a crash left unfinished, then take requests. */
   async start(): Promise<void> {
-    await recoverUnfinished({ ...this.runDeps(), state: this.dispatches() });
+    await recoverUnfinished({ ...this.runDeps(), state: this.dispatches(), ...(this.o.foreign ? { foreign: this.o.foreign } : {}) });
     this.markStarted();
   }
 

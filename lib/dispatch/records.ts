@@ -57,7 +57,7 @@ export const dispatchesFold: Fold<DispatchesState> = {
       if (typeof sub !== 'string' || state.bySub.has(sub)) return state;
       state.bySub.set(sub, {
         sub_thread: sub, task_thread: r.thread, alias: String(r.body.alias ?? ''), attempt: Number(r.body.attempt ?? 0), adapter: String(r.body.adapter ?? ''),
-        request: part(r), spawn: null, session: null, exit: null, complete: null,
+        request: { ...part(r), actor: r.actor }, spawn: null, session: null, exit: null, complete: null,
       });
       const list = state.byTask.get(r.thread) ?? [];
       list.push(sub);

@@ -59,6 +59,7 @@ async function settle(deps: RunDeps, d: DispatchView): Promise<void> {
   deps.logger.warn({ alias: d.alias, thread: d.sub_thread, pid }, `dispatch of ${d.alias} (attempt ${d.attempt}) left unfinished by the previous run: ${detail}; marked failed (dispatcher_restarted)`);
 }
 
-export async function recoverUnfinished(deps: RunDeps & { state: DispatchesState }): Promise<void> {
-  for (const d of unfinished(deps.state)) await settle(deps, d);
+/** `foreign`: a dispatch another instance runs (a fleet worker's, whose records this one holds): not ours to settle. */
+export async function recoverUnfinished(deps: RunDeps & { state: DispatchesState; foreign?: (d: DispatchView) => boolean }): Promise<void> {
+  for (const d of unfinished(deps.state)) if (!deps.foreign?.(d)) await settle(deps, d);
 }

@@ -94,19 +94,20 @@ export function freezeBody(o: { namespace?: string; emergency?: boolean; level?:
 
 /** The namespaces a record is in (see the header). `taskDomain` gives the domain of the task a thread belongs to. */
 export function namespacesOf(r: { thread: string; body: Record<string, unknown> }, taskDomain?: (thread: string) => string | null): string[] {
-  const out: string[] = [];
-  const ns = text(r.body.namespace) ?? text(r.body.domain) ?? taskDomain?.(r.thread) ?? null;
-  if (ns !== null) out.push(ns);
+  // All of them: a body naming one namespace does not take a record on a frozen task's thread out of the task's.
+  const out = [text(r.body.namespace), text(r.body.domain), taskDomain?.(r.thread) ?? null].filter((x): x is string => x !== null);
   if (r.thread.startsWith('th_') && !/^th_[0-9a-f]{64}$/.test(r.thread)) out.push(r.thread.slice(3));
   return out;
 }
 
-/** The freeze in `control` that covers namespace `ns` (exact, or `ns` under it: `a_b` is under `a`). */
-function freezeCovering(control: FleetControlState, ns: string): Freeze | undefined {
-  for (const f of control.freezes.values()) {
-    if (ns === f.namespace || ns.startsWith(`${f.namespace}_`)) return f;
-  }
-  return undefined;
+/** Whether a record is a freeze record (spl kill / unkill): never refused by a freeze, or a hard one could not be lifted. */
+export function isControlRecord(r: { thread: string; act: string; body: Record<string, unknown> }): boolean {
+  return r.thread === FLEET_CONTROL_THREAD && r.act === 'LEARN' && r.body.topic === FREEZE_TOPIC;
+}
+
+/** The freezes in `control` that cover namespace `ns` (exact, or `ns` under it: `a_b` is under `a`). */
+function freezesCovering(control: FleetControlState, ns: string): Freeze[] {
+  return [...control.freezes.values()].filter((f) => ns === f.namespace || ns.startsWith(`${f.namespace}_`));
 }
 
 export type ControlVerdict = { allowed: true } | { allowed: false; code: 'NAMESPACE_FROZEN' | 'EMERGENCY_STOP'; message: string; fix: string };
@@ -121,9 +122,8 @@ export function checkWrite(control: FleetControlState, act: string, namespaces: 
       fix: `spl unkill --emergency${e.source === 'coordinator' ? ' on the coordinator' : ''} lifts it`,
     };
   }
-  for (const ns of namespaces) {
-    const f = freezeCovering(control, ns);
-    if (!f) continue;
+  // Every freeze that covers any of its namespaces: the first that refuses it decides.
+  for (const ns of namespaces) for (const f of freezesCovering(control, ns)) {
     const hard = f.hard_at_ms !== null && now >= f.hard_at_ms;
     if (!hard && !SOFT_FROZEN_ACTS.has(act)) continue;
     return {

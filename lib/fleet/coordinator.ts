@@ -32,6 +32,7 @@ export class FleetCoordinator {
   private flushing: Promise<void> = Promise.resolve();
   /** The status each member was last logged with: a change is logged once. */
   private readonly logged = new Map<string, FleetStatus>();
+  private readonly tokens = new Map<string, string>();
 
   constructor(private readonly o: FleetCoordinatorOptions) {
     this.registry = new FleetRegistry(o.intervalSecs * 1000, o.now);
@@ -55,6 +56,16 @@ export class FleetCoordinator {
     if (this.timer) clearInterval(this.timer);
     this.flush();
     await this.flushing;
+  }
+
+  /**
+   * A DID belongs to the token it first beat with (until this coordinator restarts): a holder of another token
+   * cannot beat, take assignments or forward records in its name. Workers sharing one token trust each other.
+   */
+  bindToken(did: string, token: string): boolean {
+    const bound = this.tokens.get(did);
+    if (bound === undefined) this.tokens.set(did, token);
+    return bound === undefined || bound === token;
   }
 
   /** A worker's heartbeat: its status as the coordinator now sees it, and how often to beat. */

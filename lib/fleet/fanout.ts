@@ -147,18 +147,38 @@ export class FanoutService {
   readonly name = 'fleet-fanout';
   private readonly log: Logger;
 
+  /** The reactor and start-up take turns: one fan-out step at a time, never two creating the same child. */
+  private chain: Promise<void> = Promise.resolve();
+
   constructor(private readonly o: FanoutOptions) {
     this.log = o.logger.child({ target: 'syncropel_fleet::fanout' });
-    o.engine.react('fleet-fanout', (records) => this.react(records));
+    o.engine.react('fleet-fanout', (records) => this.serially(() => this.react(records)));
   }
 
-  /** After a restart: spread what was not spread, join what is ready. */
+  private serially(work: () => Promise<void>): Promise<void> {
+    const next = this.chain.then(work);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * After a restart: spread what was not spread, dispatch children created but never dispatched (the instance
+   * stopped in between), join what is ready.
+   */
   async start(): Promise<void> {
-    for (const f of [...this.fanouts().values()]) {
-      if (f.joined !== null) continue;
-      await this.spread(f);
-      await this.join(f);
-    }
+    await this.serially(async () => {
+      const tasks = this.o.engine.state(tasksFold).byThread;
+      const assigned = this.o.engine.state(assignmentsFold).byThread;
+      for (const f of [...this.fanouts().values()]) {
+        if (f.joined !== null) continue;
+        for (const [i, thread] of f.children) {
+          const t = tasks.get(thread);
+          if (t && t.status === 'inbox' && !assigned.has(thread) && t.attempts.length === 0) await this.dispatch(f, t.alias, thread, f.subtasks[i]!);
+        }
+        await this.spread(f);
+        await this.join(f);
+      }
+    });
   }
 
   /** Nothing of its own to stop: its reactor's pending work is finished by the engine's drain at shutdown. */

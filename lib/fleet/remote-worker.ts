@@ -11,9 +11,12 @@ import { validateRecord, type StoredRecord } from '../kernel/record.js';
 import type { Engine } from '../engine/engine.js';
 import { tasksFold } from '../engine/folds/tasks.js';
 import type { DispatchRequest } from '../dispatch/plan.js';
-import { dispatchesFold } from '../dispatch/records.js';
+import { dispatchesFold, dispatchesOf } from '../dispatch/records.js';
 import type { RecordLog } from '../store/record-log.js';
-import { assignmentsFold, type AssignmentAcks, type AssignmentWire } from './remote.js';
+import { assignmentsFold, ownActors, type AssignmentAcks, type AssignmentWire } from './remote.js';
+
+/** Records per POST back to the coordinator. */
+const FORWARD_BATCH = 200;
 
 export interface RemoteWorkerOptions {
   did: string;
@@ -36,6 +39,8 @@ export class RemoteWorker {
   private acks: AssignmentAcks = { accepted: [], rejected: [] };
   private flushing: Promise<void> | null = null;
   private failing = false;
+  /** Per thread, the last sequence the coordinator has taken (empty after a restart: everything goes again). */
+  private readonly sent = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: RemoteWorkerOptions) {
@@ -67,6 +72,7 @@ export class RemoteWorker {
   /** The assignments a heartbeat reply carried. */
   async take(list: readonly AssignmentWire[]): Promise<void> {
     for (const a of list) {
+      if (typeof a !== 'object' || a === null || typeof a.id !== 'string' || typeof a.task_thread !== 'string' || typeof a.alias !== 'string') continue;
       const done = this.outcome.get(a.id);
       if (done) {
         this.ack(a.id, done);
@@ -103,6 +109,8 @@ export class RemoteWorker {
     const drafts = a.records.map((r, i) => {
       const d = validateRecord(r, `records[${i}].`);
       if (d.id === undefined || d.clock === undefined) throw new SplError('INVALID_REQUEST', `records[${i}]: a task record carries its id and clock`);
+      // The task's own thread and nothing else: an assignment cannot write this instance's configuration.
+      if (d.thread !== a.task_thread) throw new SplError('INVALID_REQUEST', `records[${i}] is on ${d.thread}, not the task's thread ${a.task_thread}`);
       return d;
     });
     if (a.content) this.o.importContent(a.content.path, a.content.text, a.content.sha256);
@@ -150,10 +158,7 @@ export class RemoteWorker {
       this.dirty.delete(thread);
       try {
         const subs = this.o.engine.state(dispatchesFold).byTask.get(thread) ?? [];
-        const records: StoredRecord[] = [];
-        for (const t of [thread, ...subs]) records.push(...(await this.o.log.list({ thread: t, afterSequence: 0, limit: 1000 })));
-        const res = await this.o.post('/v1/fleet/records', { did: this.o.did, records: records.map(({ sequence: _s, created_at: _c, ...r }) => r) });
-        if (res.status >= 300) throw new Error(`HTTP ${res.status}: ${(res.body as { message?: string })?.message ?? ''}`);
+        for (const t of [thread, ...subs]) await this.sendThread(t);
       } catch (err) {
         this.dirty.add(thread);
         if (!this.failing) this.log.warn({ thread }, `records of ${thread} not forwarded to the coordinator yet (retried every ${this.o.retryMs / 1000}s): ${(err as Error).message}`);
@@ -164,5 +169,29 @@ export class RemoteWorker {
     if (this.failing) this.log.info('records of remote dispatches reach the coordinator again');
     this.failing = false;
     return true;
+  }
+
+  /**
+   * What this instance wrote on one thread (the coordinator holds the rest) since it last sent it, in batches. A
+   * batch the coordinator refuses for good (400/403: the task went to another worker) is logged as an ERROR with
+   * its size and not sent again; anything else is retried.
+   */
+  private async sendThread(thread: string): Promise<void> {
+    for (;;) {
+      const page = await this.o.log.list({ thread, afterSequence: this.sent.get(thread) ?? 0, limit: FORWARD_BATCH });
+      if (page.length === 0) return;
+      const state = this.o.engine.state(dispatchesFold);
+      const mine = ownActors(this.o.did, dispatchesOf(state, state.bySub.get(thread)?.task_thread ?? thread));
+      const own = page.filter((r) => mine.has(r.actor));
+      const res = own.length === 0 ? { status: 200, body: undefined } : await this.o.post('/v1/fleet/records', { did: this.o.did, records: own.map(({ sequence: _s, created_at: _c, ...r }) => r) });
+      const why = (res.body as { message?: string } | undefined)?.message ?? '';
+      if (res.status === 400 || res.status === 403) {
+        this.log.error({ thread, records: page.length }, `the coordinator refused ${page.length} record(s) of ${thread} for good (HTTP ${res.status}: ${why}); they stay in this store only`);
+      } else if (res.status >= 300) {
+        throw new Error(`HTTP ${res.status}: ${why}`);
+      }
+      this.sent.set(thread, page.at(-1)!.sequence);
+      if (page.length < FORWARD_BATCH) return;
+    }
   }
 }

@@ -15,9 +15,11 @@ import { validateRecord, type SplRecord, type StoredRecord } from '../kernel/rec
 import type { Fold } from '../engine/fold.js';
 import type { Engine } from '../engine/engine.js';
 import { findTask, TASK_COMMENT, tasksFold, type Task } from '../engine/folds/tasks.js';
-import { dispatchesFold, dispatchesOf } from '../dispatch/records.js';
+import { dispatchesFold, dispatchesOf, KIND } from '../dispatch/records.js';
 import type { RecordLog } from '../store/record-log.js';
 import type { FleetMemberView } from '../kernel/wire.js';
+
+const MINTED_THREAD = /^th_[0-9a-f]{64}$/;
 
 export const ASSIGN_KIND = 'syncropel.fleet.remote_dispatch.v1';
 export const REFUSED_KIND = 'syncropel.fleet.remote_dispatch_refused.v1';
@@ -112,6 +114,8 @@ export interface RemoteCoordinatorOptions {
   /** The content file's text, for the task's content record. */
   contentText(task: Task): string | undefined;
   intervalMs(): number;
+  /** Whether this instance's own dispatcher runs or queues the task. */
+  localLive(taskThread: string): boolean;
 }
 
 export class RemoteCoordinator {
@@ -154,10 +158,8 @@ export class RemoteCoordinator {
     const task = findTask(this.o.engine.state(tasksFold), ref);
     if (!task) throw new SplError('TASK_NOT_FOUND', `no task ${ref}`, { fix: 'spl task list --all shows the tasks this instance holds' });
     const members = this.o.members();
-    const prior = this.assignments().get(task.thread);
-    if (prior && !this.finished(prior) && members.find((m) => m.did === prior.worker)?.status === 'live') {
-      throw new SplError('DISPATCH_ACTIVE', `${task.alias} is already dispatched to ${prior.worker}, which is live`, { fix: `spl task show ${task.alias} follows it` });
-    }
+    this.guardLocal(task, members);
+    if (this.o.localLive(task.thread)) throw new SplError('DISPATCH_ACTIVE', `${task.alias} already runs here`, { fix: `spl task interrupt ${task.alias} first, or let it finish` });
     if (task.content && this.o.contentText(task) === undefined) {
       throw new SplError('TASK_STATE', `${task.alias}'s content file cannot be read, so it cannot be sent`, { fix: `spl task show ${task.alias} shows the content check` });
     }
@@ -170,6 +172,14 @@ export class RemoteCoordinator {
     return { object: 'remote_dispatch', alias: task.alias, task_thread: task.thread, worker: worker.did, endpoint: worker.endpoint, assignment: out!.record.id, state: 'assigned' };
   }
 
+  /** One run of a task at a time: a new dispatch (here or elsewhere) is refused while a live worker runs it. */
+  guardLocal(task: Task, members: FleetMemberView[] = this.o.members()): void {
+    const prior = this.assignments().get(task.thread);
+    if (!prior || prior.worker === this.o.did || this.finished(prior)) return;
+    if (members.find((m) => m.did === prior.worker)?.status !== 'live') return;
+    throw new SplError('DISPATCH_ACTIVE', `${task.alias} is dispatched to ${prior.worker}, which is live, and its run has not finished`, { fix: `spl task show ${task.alias} follows it` });
+  }
+
   /** Unfinished assignments per worker (what `auto` adds to a worker's active dispatches). */
   private load(): Map<string, number> {
     const out = new Map<string, number>();
@@ -179,10 +189,12 @@ export class RemoteCoordinator {
 
   /** A heartbeat from `did`: takes its acknowledgements, and answers with the assignments it has not acknowledged. */
   async exchange(did: string, acks: AssignmentAcks): Promise<AssignmentWire[]> {
-    for (const id of acks.accepted) this.acked.add(id);
-    for (const r of acks.rejected) await this.refused(did, r.id, r.reason);
-    const out: AssignmentWire[] = [];
     const { byThread, byWorker } = this.o.engine.state(assignmentsFold);
+    // Only its own assignments: one worker cannot acknowledge (and so withhold) another's.
+    const mine = new Set([...(byWorker.get(did) ?? [])].map((t) => byThread.get(t)?.id));
+    for (const id of acks.accepted) if (mine.has(id)) this.acked.add(id);
+    for (const r of acks.rejected) if (mine.has(r.id)) await this.refused(did, r.id, r.reason);
+    const out: AssignmentWire[] = [];
     for (const thread of byWorker.get(did) ?? []) {
       const a = byThread.get(thread)!;
       if (this.acked.has(a.id) || this.finished(a)) continue;
@@ -237,18 +249,36 @@ export class RemoteCoordinator {
     const drafts = records.map((r, i) => {
       const d = validateRecord(r, `records[${i}].`);
       if (d.id === undefined || d.clock === undefined) throw new SplError('INVALID_REQUEST', `records[${i}]: a forwarded record carries its id and clock`, { field: `records[${i}]` });
-      if (assigned.has(d.thread) && typeof d.body.sub_thread === 'string') subs.add(d.body.sub_thread);
+      // A dispatch sub-thread is one its own dispatch request on an assigned task names (and a minted one).
+      if (d.actor === did && assigned.has(d.thread) && d.body.kind === KIND.request && typeof d.body.sub_thread === 'string' && MINTED_THREAD.test(d.body.sub_thread)) subs.add(d.body.sub_thread);
       return d;
     });
-    const bySub = this.o.engine.state(dispatchesFold).bySub;
+    const state = this.o.engine.state(dispatchesFold);
+    const bySub = state.bySub;
+    for (const [i, d] of drafts.entries()) {
+      // A worker forwards what it wrote: as itself, or as the adapter its own dispatch request on that task named.
+      const task = assigned.has(d.thread) ? d.thread : bySub.get(d.thread)?.task_thread;
+      if (d.actor !== did && !(task !== undefined && ownActors(did, dispatchesOf(state, task), drafts).has(d.actor))) {
+        throw new SplError('PERMISSION_DENIED', `records[${i}]: ${did} forwards only records it wrote (as itself or its dispatches' adapters), not ${d.actor}'s`, { field: `records[${i}].actor` });
+      }
+    }
     for (const d of drafts) {
-      const ok = assigned.has(d.thread) || subs.has(d.thread) || assigned.has(bySub.get(d.thread)?.task_thread ?? '');
+      const sub = bySub.get(d.thread);
+      const ok = assigned.has(d.thread) || subs.has(d.thread) || (sub !== undefined && sub.request.actor === did && assigned.has(sub.task_thread));
       if (!ok) throw new SplError('PERMISSION_DENIED', `${did} may forward records only of tasks dispatched to it; ${d.thread} is not one`, { field: 'records' });
     }
     const outcomes = drafts.length ? await this.o.log.append(drafts) : [];
     const created = outcomes.filter((x) => x.created).length;
     return { created, existing: outcomes.length - created };
   }
+}
+
+/** Who writes on a task's threads on the worker `did`: itself, and the adapters its own dispatch requests name. */
+export function ownActors(did: string, dispatches: ReadonlyArray<{ request: Record<string, unknown> }>, batch: ReadonlyArray<{ actor: string; body: Record<string, unknown> }> = []): Set<string> {
+  const out = new Set([did]);
+  for (const d of dispatches) if (d.request.actor === did && typeof d.request.adapter === 'string') out.add(d.request.adapter);
+  for (const r of batch) if (r.actor === did && r.body.kind === KIND.request && typeof r.body.adapter === 'string') out.add(r.body.adapter);
+  return out;
 }
 
 /** The stored record without what this store added (its sequence and commit time). */

@@ -83,6 +83,7 @@ export interface ControlApi {
 /** The coordinator's registry as the API sees it. */
 export interface FleetApi {
   beat(hb: Heartbeat): { status: FleetMemberView['status']; interval_secs: number; coordinator: string };
+  bindToken(did: string, token: string): boolean;
   members(): FleetMemberView[];
   member(did: string): FleetMemberView | undefined;
   readonly intervalSecs: number;

@@ -4,13 +4,13 @@
 // records, registry records, worker exits) are not requests and are never refused.
 
 import { SplError } from '../kernel/errors.js';
-import { namespacesOf } from '../fleet/control.js';
+import { isControlRecord, namespacesOf } from '../fleet/control.js';
 import { tasksFold } from '../engine/folds/tasks.js';
 import type { ApiDeps } from './context.js';
 
 export function requireUnfrozen(deps: ApiDeps, actor: string, draft: { act: string; thread: string; body: Record<string, unknown> }): void {
   const control = deps.control;
-  if (!control) return;
+  if (!control || isControlRecord(draft)) return;
   const taskDomain = (thread: string): string | null => deps.engine.state(tasksFold).byThread.get(thread)?.domain ?? null;
   const verdict = control.check(draft.act, namespacesOf(draft, taskDomain));
   if (verdict.allowed) return;

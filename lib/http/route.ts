@@ -16,7 +16,7 @@ import { SplError } from '../kernel/errors.js';
  * stop reaches workers and how their liveness is judged), a worker's records of its dispatches (the exits of the
  * workers the stop interrupted), interrupting a worker, turning permissions on or off, and queries.
  */
-const EMERGENCY_EXEMPT: ReadonlySet<string> = new Set(['POST /v1/fleet/heartbeat', 'POST /v1/fleet/records', 'POST /v1/tasks/:ref/interrupt', 'POST /v1/config/permissions/enable', 'POST /v1/config/permissions/disable', 'POST /v1/records/query', 'POST /v1/engine/expr']);
+const EMERGENCY_EXEMPT: ReadonlySet<string> = new Set(['POST /v1/fleet/heartbeat', 'POST /v1/fleet/records', 'POST /v1/tasks/:ref/interrupt', 'POST /v1/tasks/:ref/comments', 'POST /v1/config/permissions/enable', 'POST /v1/config/permissions/disable', 'POST /v1/records/query', 'POST /v1/engine/expr']);
 
 export const OPEN = 'open';
 export const PER_RECORD = 'per_record';

@@ -3,6 +3,7 @@
 // sends heartbeats there, takes the tasks dispatched to it and sends their records back. Freezes and the emergency
 // stop are enforced from this instance's own records and what its coordinator carries.
 
+import { readFileSync, writeFileSync } from 'node:fs';
 import { SplError } from '../kernel/errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { Task } from '../engine/folds/tasks.js';
@@ -10,11 +11,12 @@ import type { Dispatcher } from '../dispatch/dispatcher.js';
 import { preflight, systemMemory, type MemorySource } from '../dispatch/memory.js';
 import type { RecordLog } from '../store/record-log.js';
 import { cleartextTokenWarning } from '../fleet/client.js';
-import { controlFromWire, FLEET_CONTROL_THREAD, FleetControl, fleetControlFold, namespacesOf } from '../fleet/control.js';
+import { controlFromWire, FLEET_CONTROL_THREAD, FleetControl, fleetControlFold, namespacesOf, type FleetControlWire } from '../fleet/control.js';
 import { FleetCoordinator } from '../fleet/coordinator.js';
 import { HeartbeatService } from '../fleet/heartbeat.js';
 import type { Heartbeat } from '../fleet/registry.js';
-import { RemoteCoordinator } from '../fleet/remote.js';
+import { assignmentsFold, RemoteCoordinator } from '../fleet/remote.js';
+import type { DispatchView } from '../dispatch/records.js';
 import { FanoutService } from '../fleet/fanout.js';
 import { RemoteWorker } from '../fleet/remote-worker.js';
 import type { InstanceConfig } from './config-file.js';
@@ -34,6 +36,8 @@ export interface FleetParts {
   dispatcher: Dispatcher;
   taskFiles: TaskFiles;
   control: FleetControl;
+  /** Where a worker keeps the last control its coordinator sent (enforced from start-up, before the first beat). */
+  controlFile: string;
   memory?: MemorySource;
 }
 
@@ -41,6 +45,8 @@ export interface FleetServices {
   coordinator: FleetCoordinator;
   remote: RemoteCoordinator;
   services: Service[];
+  /** Started before the dispatcher and stopped after it: the forwarder sends the exits a shutdown records. */
+  early: Service[];
 }
 
 export function fleetServices(s: FleetParts): FleetServices {
@@ -58,8 +64,11 @@ export function fleetServices(s: FleetParts): FleetServices {
   const remote = new RemoteCoordinator({
     did: s.did, log: s.log, engine: s.engine, logger: s.logger, now: s.now, members: () => coordinator.members(),
     contentText: (t) => (t.content ? s.taskFiles.raw(t.content) : undefined), intervalMs: () => coordinator.intervalSecs * 1000,
+    localLive: (thread) => s.dispatcher.liveOf(thread) !== null,
   });
   s.engine.fleetCel = () => celFleet(s.control, coordinator, s.now());
+  // The emergency stop in force at start-up is noticed (and logged) once the services run, not while wiring them.
+  const notice: Service = { name: 'fleet-control', start: () => s.control.noticeEmergency(), stop: () => undefined };
   const fanout = new FanoutService({
     did: s.did, log: s.log, engine: s.engine, logger: s.logger,
     writeContent: (front, brief) => s.taskFiles.write(front, brief),
@@ -67,19 +76,54 @@ export function fleetServices(s: FleetParts): FleetServices {
     dispatchLocal: (alias, by, request) => s.dispatcher.request({ ref: alias, by, ...request }),
   });
   const services: Service[] = [coordinator, remote, fanout];
-  if (config.fleet.coordinatorUrl) services.push(...workerServices(s, config.fleet.coordinatorUrl, self));
-  return { coordinator, remote, services };
+  const early: Service[] = [];
+  if (config.fleet.coordinatorUrl) {
+    const w = workerServices(s, config.fleet.coordinatorUrl, self);
+    services.push(w.heartbeat);
+    early.push(w.forwarder);
+  }
+  services.push(notice);
+  return { coordinator, remote, services, early };
+}
+
+/** The last control the coordinator sent, as saved (null when there is none or it cannot be read). */
+function savedControl(file: string): { received_ms: number; control: FleetControlWire } | null {
+  try {
+    const v = JSON.parse(readFileSync(file, 'utf8')) as { received_ms?: unknown; control?: FleetControlWire };
+    return typeof v.received_ms === 'number' && v.control && typeof v.control === 'object' ? { received_ms: v.received_ms, control: v.control } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Keeps the coordinator's control: in force now, and saved (when it changed) for the next start. */
+function keepControl(s: FleetParts): (w: FleetControlWire) => void {
+  const saved = savedControl(s.controlFile);
+  if (saved) s.control.setRemote(controlFromWire(saved.control, saved.received_ms));
+  let last = saved ? JSON.stringify(saved.control.freezes.map((f) => [f.namespace, f.level, f.since_ms])) + JSON.stringify(saved.control.emergency) : '';
+  return (w) => {
+    const at = s.now();
+    s.control.setRemote(controlFromWire(w, at));
+    const key = JSON.stringify((w.freezes ?? []).map((f) => [f.namespace, f.level, f.since_ms])) + JSON.stringify(w.emergency ?? null);
+    if (key === last) return;
+    last = key;
+    try {
+      writeFileSync(s.controlFile, JSON.stringify({ received_ms: at, control: w }), { mode: 0o600 });
+    } catch (err) {
+      s.logger.child({ target: 'syncropel_fleet::control' }).warn(`the coordinator's freezes could not be saved to ${s.controlFile}: ${(err as Error).message}; they are in force until this instance stops`);
+    }
+  };
 }
 
 /** A worker's heartbeats, and the tasks its coordinator dispatches to it. */
-function workerServices(s: FleetParts, coordinatorUrl: string, self: () => Heartbeat): Service[] {
+function workerServices(s: FleetParts, coordinatorUrl: string, self: () => Heartbeat): { heartbeat: Service; forwarder: Service } {
   const { config } = s;
   let worker: RemoteWorker | undefined;
   const heartbeat = new HeartbeatService({
     coordinatorUrl, intervalSecs: config.fleet.heartbeatIntervalSecs, token: config.fleet.token, caFile: config.fleet.caFile, logger: s.logger,
     beat: () => ({ ...self(), ...worker?.takeAcks() }),
-    onControl: (w) => s.control.setRemote(controlFromWire(w, s.now())),
-    onAssignments: (list) => void worker?.take(list),
+    onControl: keepControl(s),
+    onAssignments: (list) => void worker?.take(list).catch((err: Error) => s.logger.child({ target: 'syncropel_fleet::dispatch' }).error(`taking the coordinator's assignments failed: ${err.message}`)),
   });
   worker = new RemoteWorker({
     did: s.did, log: s.log, engine: s.engine, logger: s.logger, retryMs: config.fleet.heartbeatIntervalSecs * 1000,
@@ -87,8 +131,7 @@ function workerServices(s: FleetParts, coordinatorUrl: string, self: () => Heart
     importContent: (path, text, sha) => s.taskFiles.importFile(path, text, sha),
     post: (path, body) => heartbeat.request(path, body, 30_000),
   });
-  // The forwarder stops after the heartbeat (services stop in reverse), so the last records go before the final beat.
-  return [worker, heartbeat];
+  return { heartbeat, forwarder: worker };
 }
 
 /** What the fleet_… CEL functions see. */
@@ -117,8 +160,18 @@ export function fleetControl(engine: Engine, logger: Logger, now: () => number, 
   engine.react('fleet-control', (records) => {
     if (records.some((r) => r.thread === FLEET_CONTROL_THREAD)) control.noticeEmergency();
   });
-  control.noticeEmergency();
   return control;
+}
+
+/**
+ * A dispatch another instance runs: requested by another instance (a fleet worker's run, on the coordinator), or
+ * on a task dispatched to this worker but not requested by it (the coordinator's earlier attempts).
+ */
+export function foreignDispatch(engine: Engine, did: string, d: DispatchView): boolean {
+  const by = typeof d.request.actor === 'string' ? d.request.actor : '';
+  if (by === did) return false;
+  if (by.startsWith('did:sync:instance:')) return true;
+  return engine.state(assignmentsFold).byThread.get(d.task_thread)?.worker === did;
 }
 
 /** A new dispatch is a DO in its task's namespace: a freeze there, or the emergency stop, holds it back. */

@@ -3,6 +3,7 @@
 // unlock), each a named step below.
 
 import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Server } from 'node:http';
 import type { Fold } from '../engine/fold.js';
 import { ENGINE_CONFIG_THREAD } from '../engine/folds/engine-config.js';
@@ -38,7 +39,7 @@ import type { FleetCoordinator } from '../fleet/coordinator.js';
 import { fleetRegistryFold } from '../fleet/registry.js';
 import { assignmentsFold, type RemoteCoordinator } from '../fleet/remote.js';
 import { fanoutsFold } from '../fleet/fanout.js';
-import { admitDispatch, fleetControl, fleetServices } from './fleet-services.js';
+import { admitDispatch, fleetControl, fleetServices, foreignDispatch } from './fleet-services.js';
 import { loadTls } from './tls-files.js';
 import { fleetControlFold, type FleetControl } from '../fleet/control.js';
 
@@ -111,15 +112,19 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
     const dispatcher = new Dispatcher({
       did: identity.did, log, engine, logger: opts.logger, now, dataDir: paths.dataDir, secretsDir: paths.secretsDir,
       briefOf: (t) => (t.content ? taskFiles.brief(t.content) : undefined), contentOf: (t) => taskFiles.check(t.content),
-      graceMs: config.dispatch.killGraceSecs * 1000, admit: (t) => admitDispatch(control, t), ...opts.dispatch,
+      graceMs: config.dispatch.killGraceSecs * 1000, admit: (t) => {
+        admitDispatch(control, t);
+        fleet.remote.guardLocal(t);
+      },
+      foreign: (d) => foreignDispatch(engine, identity.did, d), ...opts.dispatch,
     });
     const reconciler = new Reconciler({ did: identity.did, log, engine, dispatcher, logger: opts.logger, now });
-    const fleet = fleetServices({ did: identity.did, log, engine, logger: opts.logger, config, now, startedAt, dispatcher, taskFiles, control, ...(opts.dispatch?.memory ? { memory: opts.dispatch.memory } : {}) });
+    const fleet = fleetServices({ did: identity.did, log, engine, logger: opts.logger, config, now, startedAt, dispatcher, taskFiles, control, controlFile: join(paths.home, 'fleet-control.json'), ...(opts.dispatch?.memory ? { memory: opts.dispatch.memory } : {}) });
     const { app, authGuard, bind } = createApi(opts, { log, engine, taskFiles, dispatcher, fleet: fleet.coordinator, remote: fleet.remote, control, did: identity.did, startedAt, now, phase: () => phase });
     cleanups.push(() => authGuard.close());
     progress(`binding ${bind} and ${paths.socket}`);
     const listeners = await bindListeners(app, opts, bind, cleanups);
-    const services = new ServiceSet([aliasMirrorService(taskFiles), dispatcher, reconciler, ...fleet.services, ...(opts.services ?? [])], opts.logger.child({ target: 'syncropel_instance::services' }));
+    const services = new ServiceSet([aliasMirrorService(taskFiles), ...fleet.early, dispatcher, reconciler, ...fleet.services, ...(opts.services ?? [])], opts.logger.child({ target: 'syncropel_instance::services' }));
     await services.start({ did: identity.did, paths, config, log, engine, logger: opts.logger, now }, progress);
     cleanups.push(() => services.stop('start-up failed', () => undefined).then(() => undefined));
 

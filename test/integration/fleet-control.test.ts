@@ -68,7 +68,8 @@ t.test('freezes and the emergency stop reach a worker through its heartbeats', a
   t.equal((await until(knowLedger, (r) => r.status === 403, 50)).status, 403, 'KNOW refused past the grace');
   const cel = await postJson(coord.port, '/v1/engine/expr', { expression: 'fleet_frozen_namespaces() == ["ledger"] && fleet_hard_frozen_past_grace() == ["ledger"] && !fleet_emergency_active() && fleet_instances_live() == 2' });
   t.match(cel.body, { ok: true, value: true }, 'the CEL fleet functions');
-  await c(['unkill', '--namespace', 'ledger']);
+  t.equal((await c(['unkill', '--namespace', 'ledger'])).stdout, "✓ freeze of 'ledger' lifted\n", 'a hard freeze past its grace can still be lifted');
+  t.equal((await knowLedger()).status, 201, 'and writes flow again');
 
   // The emergency stop: a running worker on the worker instance is stopped and its exit recorded.
   const repo = join(worker.dir, 'proj');
@@ -94,11 +95,19 @@ t.test('freezes and the emergency stop reach a worker through its heartbeats', a
   t.equal((await postJson(worker.port, '/v1/records', { thread: 'th_ops', actor: 'did:sync:user:ops', act: 'LEARN', body: { text: 'x' } })).status, 201, 'LEARN passes');
   t.match(await postJson(worker.port, '/v1/tasks', { title: 'new' }), { status: 403, body: { code: 'EMERGENCY_STOP' } }, 'a task route is refused');
   t.match((await c(['fleet', 'status'])).stdout, /Emergency stop: ACTIVE \(runaway agents\)\n/);
+  // A worker restarted during the stop starts (and enforces it from its first moment, before any beat).
+  t.equal((await stop(worker)).code, 0);
+  writeFileSync(join(worker.home, 'config.toml'), `[server]\nport = ${worker.port}\n[fleet]\ncoordinator_url = "http://127.0.0.1:1"\nheartbeat_interval_secs = 1\n`, { mode: 0o600 });
+  await serve(worker);
+  t.match(await postJson(worker.port, '/v1/records', { thread: 'th_ops', actor: 'did:sync:user:ops', act: 'DO', body: { text: 'x' } }), { status: 403, body: { code: 'EMERGENCY_STOP' } }, 'the saved stop holds with the coordinator unreachable');
+  t.equal((await stop(worker)).code, 0);
+  writeFileSync(join(worker.home, 'config.toml'), `[server]\nport = ${worker.port}\n[fleet]\ncoordinator_url = "http://127.0.0.1:${coord.port}"\nheartbeat_interval_secs = 1\n[dispatch]\nkill_grace_secs = 1\n`, { mode: 0o600 });
+  await serve(worker);
   t.equal((await c(['unkill', '--emergency'])).stdout, '✓ emergency stop lifted\n');
   const back = await until(() => postJson(worker.port, '/v1/records', { thread: 'th_ops', actor: 'did:sync:user:ops', act: 'DO', body: { text: 'y' } }), (r) => r.status === 201, 40);
   t.equal(back.status, 201, 'writes flow again once it is lifted');
   const log = execFileSync('grep', ['-c', 'EMERGENCY STOP in force', join(worker.home, 'logs', 'spl.log')], { encoding: 'utf8' }).trim();
-  t.equal(log, '1', 'the worker logged the stop once');
+  t.equal(log, '3', 'the worker logged the stop once per start (three starts while it was in force)');
 });
 
 t.test('spl kill / unkill refuse what makes no sense, with the fix', async (t) => {

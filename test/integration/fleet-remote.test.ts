@@ -10,7 +10,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, http, makeHome, runSpl, serve, stop } from '../helpers/spl.js';
+import { freePort, http, makeHome, postJson, runSpl, serve, stop } from '../helpers/spl.js';
+import { sealRecord } from '../../lib/kernel/id.js';
+import { validateRecord } from '../../lib/kernel/record.js';
 
 const AGENT = fileURLToPath(new URL('../fixtures/agents/fake-claude.mjs', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -87,6 +89,22 @@ t.test('a task dispatched --on a worker runs there and its story comes back; a w
       process.kill(-agentPid, 'SIGKILL'); // the agent's process group outlived its SIGKILLed instance
     } catch { /* already gone */ }
   });
+
+  // The coordinator restarts mid-run: the worker's dispatch is not the coordinator's to settle (nor its agent to stop).
+  t.equal((await stop(coord)).code, 0);
+  await serve(coord);
+  t.equal((await http(coord.port, 'GET', `/v1/tasks/${a2}`)).body.status, 'active', 'a coordinator restart leaves the remote run as it is');
+  t.equal((await http(coord.port, 'GET', `/v1/tasks/${a2}/diagnose`)).body.completion, null, 'no dispatcher_restarted completion for it');
+  t.doesNotThrow(() => process.kill(agentPid, 0), 'the worker\'s agent still runs');
+  t.match(await c(['task', 'dispatch', a2]), { code: 1, stderr: /is dispatched to .*, which is live, and its run has not finished/ }, 'a local dispatch of it is refused while the worker runs it');
+
+  // What a worker may forward: its own records, on the threads of its tasks, nothing else.
+  const forged = (thread: string, actor: string) => sealRecord(validateRecord({ thread, actor, act: 'LEARN', body: { topic: 'freeze', emergency: true, active: false } }), 0);
+  const fwd = (records: unknown[]) => postJson(coord.port, '/v1/fleet/records', { did: wdid, records });
+  t.match(await fwd([forged('th_fleet_control', wdid)]), { status: 403, body: { message: /only of tasks dispatched to it; th_fleet_control is not one/ } }, 'not the control thread');
+  t.match(await fwd([forged(running.body.thread, 'did:sync:user:ops')]), { status: 403, body: { message: /forwards only records it wrote/ } }, 'not in another actor\'s name');
+  const sneak = sealRecord(validateRecord({ thread: running.body.thread, actor: wdid, act: 'KNOW', body: { sub_thread: 'th_fleet_control' } }), 900);
+  t.match(await fwd([sneak, forged('th_fleet_control', wdid)]), { status: 403 }, 'a sub_thread named in any record does not open another thread');
   process.kill(wpid, 'SIGKILL');
   workerUp = false;
   const noted = await until(() => http(coord.port, 'GET', `/v1/threads/${running.body.thread}/records?limit=100`), (r) => r.body.data.some((x: { body: { note?: string } }) => x.body.note === 'worker_unreachable'), 120);

@@ -65,6 +65,10 @@ t.test('HTTPS on the TCP port: verified with the CA, refused without; socket pla
   const beat = { did, endpoint: base, version: '0.0.0', uptime_secs: 1, health: 'healthy', active_dispatches: 0, store_records: 0 };
   t.equal((await fleetRequest(`${base}/v1/fleet/heartbeat`, { method: 'POST', body: beat, caFile: pki.ca })).status, 401, 'no token: refused');
   t.match(await fleetRequest(`${base}/v1/fleet/heartbeat`, { method: 'POST', body: beat, token, caFile: pki.ca }), { status: 200, body: { object: 'heartbeat_ack', status: 'live' } });
+  // The DID is the token's it first beat with: another token's holder cannot beat (or take work) in its name.
+  const other = (await runSpl(['token', 'create', '--name', 'fleet-other'], h.env)).stdout.trim();
+  t.match(await fleetRequest(`${base}/v1/fleet/heartbeat`, { method: 'POST', body: beat, token: other, caFile: pki.ca }), { status: 403, body: { code: 'PERMISSION_DENIED', message: /beats with another token; token fleet-other may not act as it/ } });
+  t.match(await fleetRequest(`${base}/v1/fleet/records`, { method: 'POST', body: { did, records: [] }, token: other, caFile: pki.ca }), { status: 403 }, 'nor forward records in its name');
   const list = await runSpl(['fleet', 'list'], h.env);
   t.match(list.stdout, new RegExp(`${did}\\s+${base.replace(/\./g, '\\.')}\\s+live`));
 

@@ -5,7 +5,7 @@
 
 import t from 'tap';
 import type { StoredRecord } from '../../lib/kernel/record.js';
-import { checkWrite, controlFromWire, controlWire, fleetControlFold, FleetControl, freezeBody, mergeControl, namespacesOf } from '../../lib/fleet/control.js';
+import { checkWrite, isControlRecord, controlFromWire, controlWire, fleetControlFold, FleetControl, freezeBody, mergeControl, namespacesOf } from '../../lib/fleet/control.js';
 
 let seq = 0;
 function rec(body: Record<string, unknown>, at: number, thread = 'th_fleet_control', act: StoredRecord['act'] = 'LEARN'): StoredRecord {
@@ -32,8 +32,17 @@ t.test('the fold: set, replace, lift; emergency on and off; other records ignore
   t.equal(fold(rec(freezeBody({ emergency: true, reason: 'x', active: true }), T0), rec(freezeBody({ emergency: true, active: false }), T0 + 1)).emergency, null);
 });
 
+t.test('overlapping freezes: the strictest that covers a namespace decides; freeze records are never refused', async (t) => {
+  const s = fold(rec(freezeBody({ namespace: 'payments', active: true }), T0), rec(freezeBody({ namespace: 'payments_eu', level: 'hard', active: true }), T0));
+  t.match(checkWrite(s, 'KNOW', ['payments_eu'], T0), { allowed: false, message: /'payments_eu' is frozen \(hard/ }, 'the hard one under the soft one still refuses KNOW');
+  t.match(checkWrite(s, 'KNOW', ['payments'], T0), { allowed: true });
+  t.ok(isControlRecord({ thread: 'th_fleet_control', act: 'LEARN', body: freezeBody({ namespace: 'payments', active: false }) }));
+  t.notOk(isControlRecord({ thread: 'th_fleet_control', act: 'DO', body: { topic: 'freeze' } }));
+});
+
 t.test('namespaces of a record', async (t) => {
   t.same(namespacesOf({ thread: 'th_ops', body: { namespace: 'pay' } }), ['pay', 'ops']);
+  t.same(namespacesOf({ thread: 'th_' + 'c'.repeat(64), body: { namespace: 'other' } }, () => 'payments'), ['other', 'payments'], 'a body naming a namespace does not take a record out of its task\'s');
   t.same(namespacesOf({ thread: 'th_' + 'a'.repeat(64), body: { domain: 'code' } }), ['code'], 'a minted thread names no namespace');
   t.same(namespacesOf({ thread: 'th_' + 'b'.repeat(64), body: {} }, () => 'tasks_dom'), ['tasks_dom'], 'the task\'s domain');
 });

@@ -104,8 +104,13 @@ interface StartFlags extends FleetFlags {
   share?: boolean;
 }
 
-/** SHARED threads a new worker starts with (--share, the default). */
-const SHARED = ['th_engine_config', 'th_actor_registry', 'th_fleet_control'];
+/**
+ * SHARED threads a new worker starts with (--share, the default). The fleet's freezes (th_fleet_control) are not
+ * copied as records — copies would be the worker's own, which spl unkill on the coordinator could not lift — they
+ * reach it in the reply to its first heartbeat (before fleet start reports it converged) and it keeps the last
+ * ones it was sent across restarts.
+ */
+const SHARED = ['th_engine_config', 'th_actor_registry'];
 
 const tilde = (p: string, env: NodeJS.ProcessEnv): string => (env.HOME && p.startsWith(env.HOME + '/') ? `~${p.slice(env.HOME.length)}` : p);
 
@@ -145,7 +150,7 @@ function registerStart(prog: Sade): void {
     .command('fleet start')
     .describe('Boot a local fleet: this home as the coordinator (started if not running) and N workers in <home>-worker-a… on :9201…; waits up to 30 s for all to be live')
     .option('--workers', 'How many workers', 2)
-    .option('--share', 'Copy th_engine_config, th_actor_registry and th_fleet_control to workers started now (--no-share: do not)', true)
+    .option('--share', 'Copy th_engine_config and th_actor_registry to workers started now (--no-share: do not); the fleet\'s freezes reach every worker with its first heartbeat', true)
     .example('fleet start --workers 2')
     .action(async (flags: StartFlags) => startFleet(commandContext(flags), flags));
 }

@@ -12,7 +12,7 @@ import { commandContext, type CommandContext, type GlobalFlags } from '../contex
 import { printJson } from '../output.js';
 
 interface KillFlags extends GlobalFlags {
-  namespace?: string;
+  namespace?: string | number | boolean;
   level?: string;
   grace?: string | number;
   reason?: string;
@@ -46,10 +46,11 @@ export function register(prog: Sade): void {
 function namespaceOf(flags: KillFlags, verb: string): string | undefined {
   if (flags.emergency && flags.namespace !== undefined) throw new SplError('USAGE', `spl ${verb} takes --namespace NS or --emergency, not both`);
   if (flags.emergency) return undefined;
-  if (flags.namespace === undefined || typeof flags.namespace !== 'string') {
+  // sade reads `--namespace 2024` as a number; a bare `--namespace` as true.
+  if (flags.namespace === undefined || typeof flags.namespace === 'boolean') {
     throw new SplError('USAGE', `spl ${verb} needs --namespace NS or --emergency`, { fix: `spl ${verb} --namespace payments` });
   }
-  const ns = flags.namespace;
+  const ns = String(flags.namespace);
   if (!NAMESPACE_PATTERN.test(ns)) throw new SplError('USAGE', `--namespace ${ns}: a namespace is lowercase letters, digits and underscores (at most 61), starting with a letter or digit`);
   return ns;
 }

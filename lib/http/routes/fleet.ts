@@ -49,10 +49,18 @@ function statusControl(deps: ApiDeps): Pick<FleetStatusView, 'freezes' | 'emerge
   };
 }
 
+/** Over TCP, the sender's DID must be the one its token first beat as (the socket is trusted by its file mode). */
+function claimDid(deps: ApiDeps, ctx: { state: { token?: string } }, did: string): void {
+  const token = ctx.state.token;
+  if (token === undefined || coordinator(deps).bindToken(did, token)) return;
+  throw new SplError('PERMISSION_DENIED', `${did} beats with another token; token ${token} may not act as it`, { fix: 'give each worker its own token (spl token create) and keep it in that worker\'s [fleet] token' });
+}
+
 export function fleetRoutes(api: Routes, deps: ApiDeps): void {
   api.post('/v1/fleet/heartbeat', 'record_write', async (ctx) => {
     const b = await readJsonObject(ctx, deps.bodyLimit);
     const hb = heartbeatOf(b);
+    claimDid(deps, ctx, hb.did);
     const ack = coordinator(deps).beat(hb);
     const assignments = deps.remote ? await deps.remote.exchange(hb.did, acksOf(b)) : [];
     // The freezes and emergency stop in force here travel back with every reply: the whole fleet has them within one
@@ -65,6 +73,7 @@ export function fleetRoutes(api: Routes, deps: ApiDeps): void {
     const b = await readJsonObject(ctx, deps.bodyLimit);
     if (!deps.remote) throw new SplError('UNAVAILABLE', 'this instance takes no remote dispatch records');
     if (typeof b.did !== 'string' || !isDid(b.did)) throw new SplError('INVALID_REQUEST', 'did must be the sending worker\'s DID', { field: 'did' });
+    claimDid(deps, ctx, b.did);
     if (!Array.isArray(b.records) || b.records.length > 5000) throw new SplError('INVALID_REQUEST', 'records must be an array of at most 5000 records', { field: 'records' });
     ctx.body = { object: 'forwarded', ...(await deps.remote.accept(b.did, b.records)) };
   });

@@ -34,7 +34,12 @@ export function recordRoutes(api: Routes, deps: ApiDeps): void {
       requirePermission(deps, ctx, d.thread === ENGINE_CONFIG_THREAD ? 'config_write' : 'record_write', clock === undefined ? rest : { ...rest, clock });
     }
     for (const d of drafts) requireUnfrozen(deps, ctx.state.actor, d);
-    for (const d of drafts) checkFanoutDraft(d, () => deps.engine.state(fanoutsFold));
+    for (const d of drafts) {
+      if (d.act !== 'INTEND' || d.body.subtasks === undefined) continue;
+      checkFanoutDraft(d, () => deps.engine.state(fanoutsFold));
+      // A fan-out starts agent runs: it needs what a dispatch needs.
+      requirePermission(deps, ctx, 'dispatch', { thread: d.thread, actor: d.actor, act: d.act, body: d.body });
+    }
     const outcomes = await deps.log.append(drafts);
     const created = outcomes.filter((o) => o.created).length;
     if (log.isLevelEnabled('debug')) {
