@@ -23,6 +23,8 @@ const MINTED_THREAD = /^th_[0-9a-f]{64}$/;
 
 export const ASSIGN_KIND = 'syncropel.fleet.remote_dispatch.v1';
 export const REFUSED_KIND = 'syncropel.fleet.remote_dispatch_refused.v1';
+/** Most assignments one heartbeat reply carries. */
+export const MAX_PER_REPLY = 4;
 /** Most records of one task's thread an assignment carries. */
 export const MAX_TASK_RECORDS = 1000;
 
@@ -199,6 +201,8 @@ export class RemoteCoordinator {
       const a = byThread.get(thread)!;
       if (this.acked.has(a.id) || this.finished(a)) continue;
       out.push(await this.wire(a));
+      // A few per reply keep it small (the freezes travel in it too); the rest go with the next beats.
+      if (out.length >= MAX_PER_REPLY) break;
     }
     return out;
   }
