@@ -6,7 +6,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { SplError } from '../kernel/errors.js';
 import type { InstanceInfo } from '../kernel/wire.js';
 import type { HomePaths } from './home.js';
-import { inspectPidFile, isSplServe, processAlive, readPidFile } from './pidfile.js';
+import { inspectPidFile, isSplServe, processExited, readPidFile } from './pidfile.js';
 import { holdsFile, tcpPortHolder } from './port-owner.js';
 
 export interface FoundInstance {
@@ -50,11 +50,11 @@ export async function findInstance(paths: HomePaths, port: number, probe: Instan
 export async function stopRunning(paths: HomePaths, found: FoundInstance, timeoutSecs: number): Promise<{ leftovers: string[] }> {
   process.kill(found.pid, 'SIGTERM');
   const deadline = Date.now() + timeoutSecs * 1000;
-  while (processAlive(found.pid)) {
+  while (!processExited(found.pid)) {
     if (Date.now() > deadline) {
       throw new SplError('UNAVAILABLE', `pid ${found.pid} is still running ${timeoutSecs}s after SIGTERM`, { fix: `check logs/spl.log; as a last resort: kill -9 ${found.pid}` });
     }
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 20));
   }
   let leftovers: string[] = [];
   // The lock module loads the store driver: only a stop pays for it, not every command that finds the instance.

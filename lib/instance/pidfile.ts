@@ -24,6 +24,21 @@ export function removePidFile(file: string, pid: number = process.pid): void {
   if (readPidFile(file) === pid) rmSync(file, { force: true });
 }
 
+/**
+ * Whether `pid` has exited: gone, or a zombie its parent has not reaped yet. A daemon's parent is init, which may
+ * reap late (seconds, in some containers); a zombie holds nothing (no lock, no socket, no store), so a stop is
+ * over as soon as the process is one.
+ */
+export function processExited(pid: number): boolean {
+  if (!processAlive(pid)) return true;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return true; // gone between the two looks
+  }
+}
+
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
