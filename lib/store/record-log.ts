@@ -28,6 +28,17 @@ const ROW_PLACEHOLDER = '(?,?,?,?,?,?,?,?,?,?,?)';
 /** SQLite binds at most 32,766 parameters per statement; a row takes 11. */
 const ROWS_PER_INSERT = Math.floor(32766 / 11);
 
+/** The INSERT of `n` rows (one statement per group size, prepared once by the writer and kept). */
+const insertSqls = new Map<number, string>();
+function insertSql(n: number): string {
+  let sql = insertSqls.get(n);
+  if (sql === undefined) {
+    sql = `INSERT INTO records (${COLUMNS}) VALUES ${Array.from({ length: n }, () => ROW_PLACEHOLDER).join(',')}`;
+    if (insertSqls.size < 256) insertSqls.set(n, sql);
+  }
+  return sql;
+}
+
 interface RecordLogOptions extends OpenStoreOptions {
   now?: () => number;
 }
@@ -237,7 +248,7 @@ export class RecordLog {
     for (const r of chunk) {
       params.push(r.sequence, r.id, r.thread, r.actor, r.act, r.clock, r.data_type, JSON.stringify(r.parents), JSON.stringify(r.body), r.judged_by, createdAt);
     }
-    await this.writer.run(`INSERT INTO records (${COLUMNS}) VALUES ${chunk.map(() => ROW_PLACEHOLDER).join(',')}`, params);
+    await this.writer.runPrepared(insertSql(chunk.length), params);
   }
 
   private async holderOfClock(thread: string, actor: string, clock: number, ...pending: Array<Map<string, SplRecord>>): Promise<string | undefined> {

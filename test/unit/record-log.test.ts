@@ -192,3 +192,19 @@ t.test('paged scans see every record once, in order, at every page boundary', as
   const empty: number[] = [];
   t.equal(await scanPaged(db, { sql: 'thread = ?', params: ['th_none'] }, 0, (r) => empty.push(r.sequence), 5), 0);
 });
+
+t.test('prepared INSERTs are kept per group size, the least recently used dropped: more sizes than the cache holds, all stored', async (t) => {
+  const path = tmpStore(t);
+  const log = await RecordLog.open(path, { create: true });
+  let n = 0;
+  // 80 distinct group sizes (the cache holds 64), each appended alone so it is its own group; then the first ones again.
+  for (const size of [...Array.from({ length: 80 }, (_, i) => i + 1), 1, 2, 3]) {
+    const rows = Array.from({ length: size }, () => draft({ thread: 'th_' + (++n).toString(16).padStart(64, '0') }));
+    t.equal((await log.append(rows)).filter((o) => o.created).length, size);
+  }
+  t.equal(log.recordCount, n);
+  await log.close(); // finalizes the kept statements, then closes (a statement left open would fail the close)
+  const again = await RecordLog.open(path);
+  t.teardown(() => again.close());
+  t.equal(again.recordCount, n, 'every record is in the store after close and reopen');
+});
