@@ -17,9 +17,10 @@ import { startupRss } from './startup-rss.js';
 import { taskList } from './task-list.js';
 import { dispatchOverhead } from './dispatch-overhead.js';
 import { fleetHeartbeats } from './fleet-heartbeats.js';
+import { splStop } from './spl-stop.js';
 import { fmt } from './lib.js';
 
-const BENCHES = { 'http-ingest': httpIngest, 'batch-ingest': batchIngest, 'permission-ingest': permissionIngest, 'backup-under-load': backupUnderLoad, 'cel-budget': celBudget, 'cli-startup': cliStartup, 'startup-rss': startupRss, 'task-list': taskList, 'dispatch-overhead': dispatchOverhead, 'fleet-heartbeats': fleetHeartbeats };
+const BENCHES = { 'http-ingest': httpIngest, 'batch-ingest': batchIngest, 'permission-ingest': permissionIngest, 'backup-under-load': backupUnderLoad, 'cel-budget': celBudget, 'cli-startup': cliStartup, 'startup-rss': startupRss, 'task-list': taskList, 'dispatch-overhead': dispatchOverhead, 'fleet-heartbeats': fleetHeartbeats, 'spl-stop': splStop };
 
 const wanted = process.argv.slice(2);
 for (const w of wanted) {
