@@ -1,12 +1,13 @@
 // batch-ingest: 1,000-record batches appended in-process through RecordLog.open(tmp).append(drafts) (drafts
-// from validateRecord, clocks assigned by the log), versus the same rows inserted by raw node-sqlite3 into an
-// identical records table (DDL and indexes copied from lib/store/schema.ts) with one prepared statement and
-// one transaction per 1,000 rows. Both use WAL + synchronous=FULL on a file in a temp dir.
-// Rounds alternate which side goes first (A B, B A, …); records/s = rows ÷ summed batch time per side.
-// Ratio = RecordLog records/s ÷ raw records/s.
-// For context (reported, not gated) a third store gets the same rows through 400-row multi-VALUES INSERTs,
-// the statement shape RecordLog itself uses: node-sqlite3 pays a libuv thread-pool round trip per
-// statement call, so one stmt.run() per row is far from SQLite's ceiling.
+// from validateRecord, clocks assigned by the log), versus the best raw node-sqlite3 way to store the same rows
+// in an identical records table (DDL and indexes from lib/store/schema.ts): each 1,000-row batch as one
+// prepared multi-VALUES INSERT in autocommit (node-sqlite3 pays a thread-pool round trip per statement call, so
+// one statement per batch is its ceiling). Both use WAL + synchronous=FULL on a file in a temp dir. Rounds alternate which side goes
+// first; records/s = rows ÷ summed batch time per side. Ratio = RecordLog ÷ raw multi-row; target ≥ 0.9.
+// Second gate, the engine's own limit: the sqlite3 CLI importing the same rows as one transaction of plain
+// INSERTs (process start included): RecordLog ÷ that ≥ 0.4. For context (reported, not gated), a third store
+// gets one prepared stmt.run() per row — the baseline this benchmark used to gate on, which any multi-row
+// writer beats.
 //
 // Drafts are validated and raw rows (ids, clocks, JSON columns) are prepared before timing: the RecordLog
 // side pays for what RecordLog itself does per append (clock assignment, sealing = canonical JSON + SHA-256,
@@ -24,9 +25,12 @@ import { RecordLog } from '../../dist/store/record-log.js';
 import { validateRecord } from '../../dist/kernel/record.js';
 import { recordId } from '../../dist/kernel/id.js';
 import { RECORDS_DDL } from '../../dist/store/schema.js';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { fmt } from './lib.js';
 
-export const TARGET = 0.6;
+export const TARGET = 0.9;
+export const CLI_TARGET = 0.4;
 
 const INSERT_SQL = 'INSERT INTO records (sequence, id, thread, actor, act, clock, data_type, parents, body, judged_by, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)';
 
@@ -109,26 +113,45 @@ async function rawBatch({ db, stmt }, rows) {
   }
 }
 
-/** Informational ceiling: the same transaction with 400-row multi-VALUES INSERTs (as RecordLog issues them). */
-const MULTI = 400;
-async function rawMultiBatch({ db }, rows) {
-  await rawExec(db, 'BEGIN IMMEDIATE');
-  try {
-    for (let i = 0; i < rows.length; i += MULTI) {
-      const chunk = rows.slice(i, i + MULTI);
-      const sql = INSERT_SQL.replace(/VALUES .*$/, 'VALUES ' + chunk.map(() => '(?,?,?,?,?,?,?,?,?,?,?)').join(','));
-      await new Promise((resolve, reject) => db.run(sql, chunk.flat(), (err) => (err ? reject(err) : resolve())));
-    }
-    await rawExec(db, 'COMMIT');
-  } catch (err) {
-    await rawExec(db, 'ROLLBACK').catch(() => undefined);
-    throw err;
+/**
+ * The best raw way: the whole batch as one multi-VALUES INSERT (1,000 rows × 11 columns fit SQLite's 32,766
+ * parameters), prepared once per batch size and kept, run in autocommit (one statement = one transaction).
+ */
+async function rawMultiBatch(side, rows) {
+  side.multi ??= new Map();
+  let stmt = side.multi.get(rows.length);
+  if (!stmt) {
+    const sql = INSERT_SQL.replace(/VALUES .*$/, 'VALUES ' + rows.map(() => '(?,?,?,?,?,?,?,?,?,?,?)').join(','));
+    stmt = await new Promise((resolve, reject) => {
+      const st = side.db.prepare(sql, (err) => (err ? reject(err) : resolve(st)));
+    });
+    side.multi.set(rows.length, stmt);
   }
+  await new Promise((resolve, reject) => stmt.run(rows.flat(), (err) => (err ? reject(err) : resolve())));
 }
 
-async function rawClose({ db, stmt }) {
+async function rawClose({ db, stmt, multi }) {
   await new Promise((resolve) => stmt.finalize(resolve));
+  for (const m of multi?.values() ?? []) await new Promise((resolve) => m.finalize(resolve));
   await new Promise((resolve, reject) => db.close((err) => (err ? reject(err) : resolve())));
+}
+
+const sqlText = (v) => (v === null ? 'NULL' : typeof v === 'number' ? String(v) : `'${String(v).replaceAll("'", "''")}'`);
+
+/** The sqlite3 CLI storing every row in one transaction (WAL, synchronous=FULL): ms, process start included. */
+function cliImport(path, rows) {
+  const script = join(path + '.sql');
+  const lines = ['PRAGMA journal_mode = WAL;', 'PRAGMA synchronous = FULL;', RECORDS_DDL, 'BEGIN IMMEDIATE;'];
+  for (const batch of rows) for (const r of batch) lines.push(`${INSERT_SQL.replace(/VALUES .*$/, 'VALUES')} (${r.map(sqlText).join(',')});`);
+  lines.push('COMMIT;');
+  writeFileSync(script, lines.join('\n'));
+  const setup = spawnSync('sqlite3', [path, 'PRAGMA journal_mode = WAL;'], { encoding: 'utf8' });
+  if (setup.error || setup.status !== 0) throw new Error(`the sqlite3 CLI is needed for batch-ingest's engine-limit gate (apt-get install sqlite3): ${setup.error?.message ?? setup.stderr}`);
+  const t = performance.now();
+  const r = spawnSync('sqlite3', [path, `.read ${script}`], { encoding: 'utf8' });
+  const ms = performance.now() - t;
+  if (r.status !== 0) throw new Error(`sqlite3 import failed: ${r.stderr}`);
+  return ms;
 }
 
 async function idDigest(path) {
@@ -217,19 +240,24 @@ export async function batchIngest(opts = {}) {
     const logRate = total / (timeMs.log / 1000);
     const rawRate = total / (timeMs.raw / 1000);
     const multiRate = total / (timeMs.multi / 1000);
-    const ratio = logRate / rawRate;
+    const ratio = logRate / multiRate;
+    const cliPath = join(dir, 'cli.db');
+    const cliRate = total / (cliImport(cliPath, rows) / 1000);
 
     // Same content on both sides: identical ids and clocks in identical order.
     const problems = [];
-    const [a, b, c] = await Promise.all([idDigest(logPath), idDigest(rawPath), idDigest(multiPath)]);
-    if (a.count !== total || b.count !== total || c.count !== total) problems.push(`row counts ${a.count} (RecordLog), ${b.count} (raw), ${c.count} (raw multi-row), expected ${total}`);
-    else if (a.digest !== b.digest || a.digest !== c.digest) problems.push('RecordLog and raw stores hold different ids/clocks');
-    const same = a.digest === b.digest && a.digest === c.digest;
-    log(`  stores: RecordLog ${fmt(a.count)} rows, raw ${fmt(b.count)}, raw multi-row ${fmt(c.count)}; ids and clocks ${same ? 'identical' : 'DIFFER'}`);
-    log(`  RecordLog ${fmt(logRate)} rec/s (${(timeMs.log / o.batches).toFixed(1)} ms/batch) ÷ raw ${fmt(rawRate)} rec/s (${(timeMs.raw / o.batches).toFixed(1)} ms/batch) = ${ratio.toFixed(3)} (target ≥ ${TARGET})`);
-    log(`  (info, not gated) raw multi-row INSERT, 400 rows/statement: ${fmt(multiRate)} rec/s (${(timeMs.multi / o.batches).toFixed(1)} ms/batch); RecordLog ÷ that = ${(logRate / multiRate).toFixed(3)}`);
+    const [a, b, c, d] = await Promise.all([idDigest(logPath), idDigest(rawPath), idDigest(multiPath), idDigest(cliPath)]);
+    if ([a, b, c, d].some((x) => x.count !== total)) problems.push(`row counts ${a.count} (RecordLog), ${b.count} (raw), ${c.count} (raw multi-row), ${d.count} (sqlite3 CLI), expected ${total}`);
+    else if ([b, c, d].some((x) => x.digest !== a.digest)) problems.push('the stores hold different ids/clocks');
+    const same = [b, c, d].every((x) => x.digest === a.digest);
+    log(`  stores: RecordLog ${fmt(a.count)} rows, raw ${fmt(b.count)}, raw multi-row ${fmt(c.count)}, sqlite3 CLI ${fmt(d.count)}; ids and clocks ${same ? 'identical' : 'DIFFER'}`);
+    log(`  RecordLog ${fmt(logRate)} rec/s (${(timeMs.log / o.batches).toFixed(1)} ms/batch) ÷ raw multi-row ${fmt(multiRate)} rec/s (${(timeMs.multi / o.batches).toFixed(1)} ms/batch) = ${ratio.toFixed(3)} (target ≥ ${TARGET})`);
+    const cliRatio = logRate / cliRate;
+    log(`  RecordLog ÷ the sqlite3 CLI's one-transaction import (${fmt(cliRate)} rec/s) = ${cliRatio.toFixed(3)} (target ≥ ${CLI_TARGET})`);
+    if (cliRatio < CLI_TARGET) problems.push(`RecordLog ÷ sqlite3 CLI import = ${cliRatio.toFixed(3)} (target ≥ ${CLI_TARGET})`);
+    log(`  (info, not gated) one prepared stmt.run() per row: ${fmt(rawRate)} rec/s (${(timeMs.raw / o.batches).toFixed(1)} ms/batch); RecordLog ÷ that = ${(logRate / rawRate).toFixed(3)}`);
     for (const p of problems) log(`  PROBLEM: ${p}`);
-    return { name: 'batch-ingest', measure: 'RecordLog ÷ raw sqlite3 (rec/s)', a: logRate, b: rawRate, unit: 'rec/s', ratio, target: TARGET, problems, perRound };
+    return { name: 'batch-ingest', measure: 'RecordLog ÷ raw multi-row sqlite3 (rec/s)', a: logRate, b: multiRate, unit: 'rec/s', ratio, target: TARGET, problems, perRound };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
