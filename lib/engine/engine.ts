@@ -77,6 +77,11 @@ export class Engine {
   }
 
   /** A hosted fold's current state. */
+  /** Each fold's size in entries (spl status -o json's memory report). */
+  foldSizes(): Record<string, number> {
+    return this.host.sizes();
+  }
+
   state<S>(fold: Fold<S>): S {
     return this.host.state(fold);
   }

@@ -88,7 +88,24 @@ export class FoldHost {
     return this.states.get(fold as Fold<unknown>) as S;
   }
 
+  /** Each fold's size: the entries its state holds (its maps, sets and lists, counted one level down). */
+  sizes(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [fold, state] of this.states) out[fold.name] = entriesOf(state, 1);
+    return out;
+  }
+
   get sequence(): number {
     return this.lastSequence;
   }
+}
+
+/** Entries of a fold's state: a map's, set's or list's size; an object's collections summed (depth levels down). */
+function entriesOf(v: unknown, depth: number): number {
+  if (v instanceof Map || v instanceof Set) return v.size;
+  if (Array.isArray(v)) return v.length;
+  if (depth === 0 || typeof v !== 'object' || v === null) return 0;
+  let n = 0;
+  for (const x of Object.values(v)) n += entriesOf(x, depth - 1);
+  return n;
 }

@@ -102,6 +102,8 @@ export interface InstanceInfo {
   auth?: AuthTally;
   /** Workers running now, and dispatches waiting for a slot or for memory. */
   dispatches?: { running: number; queued: number };
+  /** The process's memory and each fold's size in entries (maps, sets and lists of its state). */
+  memory?: { rss_bytes: number; heap_used_bytes: number; heap_total_bytes: number; external_bytes: number; fold_entries: Record<string, number> };
 }
 
 /** An API token as listed (its secret is never stored; only POST /v1/tokens returns it, once). */

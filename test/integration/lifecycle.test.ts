@@ -33,6 +33,10 @@ t.test('serve, status, /health, stop: files at the runbook paths with tight mode
   t.equal(js.bind, `127.0.0.1:${h.port}`);
   t.equal(js.socket, join(run, 'spl.sock'));
   t.equal(js.store, join(h.home, 'hub.db'));
+  // The memory report the runbook asks for when memory grows: RSS, heap, each fold's size.
+  t.match(js.memory, { rss_bytes: Number, heap_used_bytes: Number, heap_total_bytes: Number, fold_entries: { thread_state: 0, tasks: 0, engine_config: 0 } });
+  t.ok(js.memory.rss_bytes > js.memory.heap_used_bytes && js.memory.heap_used_bytes > 0, 'RSS covers the heap');
+  t.match(st.stdout, /memory\s+rss \d+\.\d MiB, heap \d+\.\d MiB/);
 
   const health = await http(h.port, 'GET', '/health');
   t.equal(health.status, 200);

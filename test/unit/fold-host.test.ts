@@ -78,3 +78,14 @@ t.test('apply ignores records already folded in', async (t) => {
   await rebuilt.rebuild(log);
   t.equal(before, snapshot(rebuilt));
 });
+
+t.test('sizes: each fold\'s entries, for the memory report', async (t) => {
+  const log = await RecordLog.open(tmp(t), { create: true });
+  t.teardown(() => log.close());
+  const host = new FoldHost(CORE_FOLDS);
+  t.equal(host.sizes().thread_state, 0);
+  const outcomes = await log.append([0, 1, 2].map((i) => validateRecord({ thread: THREADS[i], actor: ACTORS[0], act: 'DO', body: {} })));
+  host.apply(outcomes.map((o) => o.record));
+  t.equal(host.sizes().thread_state, 3, 'three threads: three entries in the thread-state fold');
+  t.same(Object.keys(host.sizes()).sort(), CORE_FOLDS.map((f) => f.name).sort(), 'one figure per fold');
+});

@@ -207,6 +207,7 @@ async function status(ctx: CommandContext): Promise<void> {
     return;
   }
   if (ctx.json) return printJson(info);
+  const mib = (b: number): string => `${(b / 1048576).toFixed(1)} MiB`;
   process.stdout.write(`spl is running: ok\n`);
   printFields([
     ['version', info.version],
@@ -215,6 +216,7 @@ async function status(ctx: CommandContext): Promise<void> {
     ['records', info.records],
     ['threads', info.threads],
     ...(info.dispatches ? [['dispatches', `${info.dispatches.running} running, ${info.dispatches.queued} queued`] as [string, string]] : []),
+    ...(info.memory ? [['memory', `rss ${mib(info.memory.rss_bytes)}, heap ${mib(info.memory.heap_used_bytes)} (spl status -o json: each fold's size)`] as [string, string]] : []),
     ['store', info.store],
     ['bind', info.bind],
     ['socket', info.socket],

@@ -4,6 +4,12 @@ import type { InstanceInfo } from '../../kernel/wire.js';
 import type { ApiDeps } from '../context.js';
 import { type Routes } from '../route.js';
 
+/** What the runbook asks operators to capture when memory grows: RSS, the heap, and each fold's size. */
+function memoryReport(deps: ApiDeps): NonNullable<InstanceInfo['memory']> {
+  const m = process.memoryUsage();
+  return { rss_bytes: m.rss, heap_used_bytes: m.heapUsed, heap_total_bytes: m.heapTotal, external_bytes: m.external, fold_entries: deps.engine.foldSizes() };
+}
+
 export function instanceRoutes(api: Routes, deps: ApiDeps): void {
   api.get('/v1/instance', 'config_read', (ctx) => {
     const i = deps.instance;
@@ -25,6 +31,7 @@ export function instanceRoutes(api: Routes, deps: ApiDeps): void {
       ...(i.reloads ? { reloads: i.reloads() } : {}),
       ...(deps.authGuard ? { auth: deps.authGuard.tally() } : {}),
       ...(deps.dispatch ? { dispatches: deps.dispatch.totals() } : {}),
+      memory: memoryReport(deps),
     } satisfies InstanceInfo;
   });
 }
