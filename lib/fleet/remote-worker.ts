@@ -157,8 +157,7 @@ export class RemoteWorker {
     for (const thread of [...this.dirty]) {
       this.dirty.delete(thread);
       try {
-        const subs = this.o.engine.state(dispatchesFold).byTask.get(thread) ?? [];
-        for (const t of [thread, ...subs]) await this.sendThread(t);
+        await this.sendTask(thread);
       } catch (err) {
         this.dirty.add(thread);
         if (!this.failing) this.log.warn({ thread }, `records of ${thread} not forwarded to the coordinator yet (retried every ${this.o.retryMs / 1000}s): ${(err as Error).message}`);
@@ -172,26 +171,30 @@ export class RemoteWorker {
   }
 
   /**
-   * What this instance wrote on one thread (the coordinator holds the rest) since it last sent it, in batches. A
-   * batch the coordinator refuses for good (400/403: the task went to another worker) is logged as an ERROR with
-   * its size and not sent again; anything else is retried.
+   * What this instance wrote on a task's thread and its dispatch sub-threads (the coordinator holds the rest) since
+   * it last sent them, in this store's order and in batches: a completion and the task's move it caused arrive
+   * together, so the coordinator never shows the move without the attempt. A batch the coordinator refuses for
+   * good (400/403: the task went to another worker) is logged as an ERROR with its size and not sent again;
+   * anything else is retried.
    */
-  private async sendThread(thread: string): Promise<void> {
+  private async sendTask(task: string): Promise<void> {
     for (;;) {
-      const page = await this.o.log.list({ thread, afterSequence: this.sent.get(thread) ?? 0, limit: FORWARD_BATCH });
-      if (page.length === 0) return;
       const state = this.o.engine.state(dispatchesFold);
-      const mine = ownActors(this.o.did, dispatchesOf(state, state.bySub.get(thread)?.task_thread ?? thread));
-      const own = page.filter((r) => mine.has(r.actor));
+      const threads = [task, ...(state.byTask.get(task) ?? [])];
+      const pages = await Promise.all(threads.map((t) => this.o.log.list({ thread: t, afterSequence: this.sent.get(t) ?? 0, limit: FORWARD_BATCH })));
+      const batch = pages.flat().sort((a, b) => a.sequence - b.sequence).slice(0, FORWARD_BATCH);
+      if (batch.length === 0) return;
+      const mine = ownActors(this.o.did, dispatchesOf(state, task));
+      const own = batch.filter((r) => mine.has(r.actor));
       const res = own.length === 0 ? { status: 200, body: undefined } : await this.o.post('/v1/fleet/records', { did: this.o.did, records: own.map(({ sequence: _s, created_at: _c, ...r }) => r) });
       const why = (res.body as { message?: string } | undefined)?.message ?? '';
       if (res.status === 400 || res.status === 403) {
-        this.log.error({ thread, records: page.length }, `the coordinator refused ${page.length} record(s) of ${thread} for good (HTTP ${res.status}: ${why}); they stay in this store only`);
+        this.log.error({ thread: task, records: own.length }, `the coordinator refused ${own.length} record(s) of ${task} for good (HTTP ${res.status}: ${why}); they stay in this store only`);
       } else if (res.status >= 300) {
         throw new Error(`HTTP ${res.status}: ${why}`);
       }
-      this.sent.set(thread, page.at(-1)!.sequence);
-      if (page.length < FORWARD_BATCH) return;
+      for (const r of batch) if (r.sequence > (this.sent.get(r.thread) ?? 0)) this.sent.set(r.thread, r.sequence);
+      if (batch.length < FORWARD_BATCH && pages.every((p) => p.length < FORWARD_BATCH)) return;
     }
   }
 }
