@@ -47,6 +47,8 @@ export class Client {
     // node:http is loaded by the first request, not by every command that builds a client and may not use it.
     const tls = !this.target.socket && this.target.url?.startsWith('https:') === true;
     const [{ request: httpRequest }, { connect: netConnect }] = await Promise.all([tls ? import('node:https') : import('node:http'), import('node:net')]);
+    // The fleet client's CA file reading and certificate diagnosis, loaded only for an https:// instance.
+    const fleet = tls ? await import('../fleet/client.js') : undefined;
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const headers: Record<string, string> = { accept: 'application/json' };
     if (payload) {
@@ -63,7 +65,7 @@ export class Client {
     } else {
       const u = new URL(path, this.target.url);
       if (this.target.token) headers.authorization = `Bearer ${this.target.token}`;
-      options = { hostname: u.hostname.replace(/^\[|\]$/g, ''), port: u.port, path: u.pathname + u.search, method, headers, ...(tls ? this.tlsOptions() : {}) };
+      options = { hostname: u.hostname.replace(/^\[|\]$/g, ''), port: u.port, path: u.pathname + u.search, method, headers, ...(fleet ? this.tlsOptions(fleet.readCa) : {}) };
     }
     return new Promise((resolve, reject) => {
       const req = httpRequest({ ...options, timeout: this.timeoutMs, ...(options.createConnection ? {} : { agent: false }) }, (res) => {
@@ -85,8 +87,8 @@ export class Client {
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (err.code && UNREACHABLE.has(err.code)) {
           reject(new SplError('NOT_RUNNING', `no spl instance is answering at ${this.describe()}`, { fix: 'spl serve (spl status shows what is running)', cause: err }));
-        } else if (tls && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(err.code ?? '')) {
-          reject(new SplError('UNAVAILABLE', `${this.describe()}: its certificate is not trusted (${err.message}, ${err.code})`, { fix: 'set ca_file under [fleet] in config.toml to the CA that signed it', cause: err }));
+        } else if (fleet) {
+          reject(fleet.unreachable(new URL(this.target.url!), err, this.target.caFile));
         } else reject(err);
       });
       if (payload) req.write(payload);
@@ -94,16 +96,8 @@ export class Client {
     });
   }
 
-  private tlsOptions(): { ca?: Buffer; rejectUnauthorized: boolean } {
-    let ca: Buffer | undefined;
-    if (this.target.caFile) {
-      try {
-        ca = readFileSync(this.target.caFile);
-      } catch (err) {
-        throw new SplError('INVALID_CONFIG', `[fleet] ca_file ${this.target.caFile} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { fix: 'point ca_file at the PEM file of the CA that signed the instance\'s certificate' });
-      }
-    }
-    return { ...(ca ? { ca } : {}), rejectUnauthorized: this.target.verifyTls !== false };
+  private tlsOptions(readCa: (file: string) => Buffer): { ca?: Buffer; rejectUnauthorized: boolean } {
+    return { ...(this.target.caFile ? { ca: readCa(this.target.caFile) } : {}), rejectUnauthorized: this.target.verifyTls !== false };
   }
 }
 

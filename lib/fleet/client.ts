@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { SplError } from '../kernel/errors.js';
+import { isLoopback } from '../instance/config-file.js';
 
 export interface FleetRequestOptions {
   method: string;
@@ -92,7 +93,7 @@ function readResponse(res: IncomingMessage, resolve: (r: FleetResponse) => void,
   });
 }
 
-function readCa(file: string): Buffer {
+export function readCa(file: string): Buffer {
   try {
     return readFileSync(file);
   } catch (err) {
@@ -103,7 +104,8 @@ function readCa(file: string): Buffer {
   }
 }
 
-function unreachable(u: URL, err: NodeJS.ErrnoException, caFile: string | undefined): FleetRequestError {
+/** An https request that got no answer, as an SplError with the reason and the fix (the CLI's client uses it too). */
+export function unreachable(u: URL, err: NodeJS.ErrnoException, caFile: string | undefined): FleetRequestError {
   const reason = err.code ?? err.message;
   const where = u.origin;
   let e: SplError;
@@ -125,12 +127,6 @@ function unreachable(u: URL, err: NodeJS.ErrnoException, caFile: string | undefi
   return Object.assign(e, { reason, short });
 }
 
-/** The loopback check for a URL's hostname (`[::1]` included). */
-function loopbackHost(hostname: string): boolean {
-  const h = hostname.replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
-}
-
 /**
  * The start-up WARN for a fleet token that would cross the network in clear text: a coordinator_url that is
  * http:// to an address beyond loopback, with a token set. Undefined when there is nothing to warn about.
@@ -143,6 +139,6 @@ export function cleartextTokenWarning(coordinatorUrl: string | undefined, token:
   } catch {
     return undefined;
   }
-  if (u.protocol !== 'http:' || loopbackHost(u.hostname)) return undefined;
+  if (u.protocol !== 'http:' || isLoopback(u.hostname.replace(/^\[|\]$/g, ''))) return undefined;
   return `[fleet] coordinator_url ${u.origin} is plain HTTP beyond loopback: the fleet token travels in clear text with every heartbeat; serve the coordinator over HTTPS ([server] tls_cert and tls_key there) and use https:// here, with [fleet] ca_file`;
 }

@@ -100,11 +100,13 @@ function savedControl(file: string): { received_ms: number; control: FleetContro
 function keepControl(s: FleetParts): (w: FleetControlWire) => void {
   const saved = savedControl(s.controlFile);
   if (saved) s.control.setRemote(controlFromWire(saved.control, saved.received_ms));
-  let last = saved ? JSON.stringify(saved.control.freezes.map((f) => [f.namespace, f.level, f.since_ms])) + JSON.stringify(saved.control.emergency) : '';
+  // What decides whether the file needs writing again: the freezes and the stop, not a hard freeze's time left.
+  const keyOf = (w: FleetControlWire): string => JSON.stringify([(w.freezes ?? []).map((f) => [f.namespace, f.level, f.since_ms]), w.emergency ?? null]);
+  let last = saved ? keyOf(saved.control) : '';
   return (w) => {
     const at = s.now();
     s.control.setRemote(controlFromWire(w, at));
-    const key = JSON.stringify((w.freezes ?? []).map((f) => [f.namespace, f.level, f.since_ms])) + JSON.stringify(w.emergency ?? null);
+    const key = keyOf(w);
     if (key === last) return;
     last = key;
     try {

@@ -1,5 +1,6 @@
 // The PID file (run/spl.pid) and the test for whether a PID still names a running spl instance.
 
+import { procStat } from '../dispatch/proc.js';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 
 export function readPidFile(file: string): number | undefined {
@@ -31,12 +32,8 @@ export function removePidFile(file: string, pid: number = process.pid): void {
  */
 export function processExited(pid: number): boolean {
   if (!processAlive(pid)) return true;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
-  } catch {
-    return true; // gone between the two looks
-  }
+  const stat = procStat(pid);
+  return stat === null || stat.state === 'Z'; // null: gone between the two looks
 }
 
 export function processAlive(pid: number): boolean {

@@ -102,7 +102,7 @@ t.test('HTTPS on the TCP port: verified with the CA, refused without; socket pla
   t.equal(refused.code, 1);
   t.match(refused.stdout, new RegExp(`^✗ ${self} unreachable at ${base.replace(/\./g, '\\.')}: certificate not trusted \\(unable to verify the first certificate, UNABLE_TO_VERIFY_LEAF_SIGNATURE\\)\\nfix: set ca_file under \\[fleet\\]`));
   const untrusted = await runSpl(['status'], { ...h.env, SPL_SERVE_URL: base, SPL_TOKEN: token });
-  t.match(untrusted, { code: 1, stderr: /its certificate is not trusted .*UNABLE_TO_VERIFY_LEAF_SIGNATURE\)\nfix: set ca_file under \[fleet\]/ }, 'without the CA: a clear refusal, not a stack trace');
+  t.match(untrusted, { code: 1, stderr: /the certificate of https:\/\/127\.0\.0\.1:\d+ is not trusted: .*UNABLE_TO_VERIFY_LEAF_SIGNATURE\)\nfix: set ca_file under \[fleet\]/ }, 'without the CA: a clear refusal, not a stack trace');
   // spl doctor reaches it over HTTPS when the socket is gone (its DID, not the certificate, says it is ours).
   const sockPath = join(h.home, 'run', 'spl.sock');
   renameSync(sockPath, `${sockPath}.aside`);
