@@ -7,36 +7,14 @@
 
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { freePort, http, makeHome, postJson, runSpl, serve, stop } from '../helpers/spl.js';
-
-const AGENT = fileURLToPath(new URL('../fixtures/agents/fake-claude.mjs', import.meta.url));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, polls = 60): Promise<T> {
-  let v = await probe();
-  for (let i = 0; i < polls && !ok(v); i++) {
-    await sleep(100);
-    v = await probe();
-  }
-  return v;
-}
+import { http, makeHome, postJson, runSpl, serve, stop } from '../helpers/spl.js';
+import { addAgent, fleetCoordinator, fleetWorker, gitRepo, until, writeWorkerConfig } from '../helpers/fleet.js';
 
 t.test('freezes and the emergency stop reach a worker through its heartbeats', async (t) => {
-  const coord = await makeHome();
-  t.teardown(() => coord.cleanup());
-  mkdirSync(coord.home, { mode: 0o700 });
-  writeFileSync(join(coord.home, 'config.toml'), '[fleet]\nheartbeat_interval_secs = 1\n', { mode: 0o600 });
-  await serve(coord);
-  t.teardown(() => stop(coord));
-  const worker = { ...coord, home: join(coord.dir, '.syncro-worker-a'), port: await freePort() };
-  worker.env = { ...coord.env, SYNCROPEL_HOME: worker.home };
-  mkdirSync(worker.home, { mode: 0o700 });
-  writeFileSync(join(worker.home, 'config.toml'), `[server]\nport = ${worker.port}\n[fleet]\ncoordinator_url = "http://127.0.0.1:${coord.port}"\nheartbeat_interval_secs = 1\n[dispatch]\nkill_grace_secs = 1\n`, { mode: 0o600 });
-  await serve(worker);
-  t.teardown(() => stop(worker));
+  const coord = await fleetCoordinator(t);
+  const grace = '[dispatch]\nkill_grace_secs = 1\n';
+  const worker = await fleetWorker(t, coord, 'a', grace);
   const c = (args: string[]) => runSpl(args, coord.env);
   const w = (args: string[], cwd?: string) => runSpl(args, worker.env, cwd ? { cwd } : {});
   const intend = (port: number, ns: string) => postJson(port, '/v1/records', { thread: 'th_ops', actor: 'did:sync:user:ops', act: 'INTEND', body: { namespace: ns, text: 'go' } });
@@ -72,14 +50,8 @@ t.test('freezes and the emergency stop reach a worker through its heartbeats', a
   t.equal((await knowLedger()).status, 201, 'and writes flow again');
 
   // The emergency stop: a running worker on the worker instance is stopped and its exit recorded.
-  const repo = join(worker.dir, 'proj');
-  mkdirSync(repo);
-  const git = (...a: string[]) => execFileSync('git', ['-c', 'user.name=T', '-c', 'user.email=t@example.com', '-c', 'init.defaultBranch=main', ...a], { cwd: repo });
-  git('init', '-q');
-  writeFileSync(join(repo, 'README'), 'x\n');
-  git('add', 'README');
-  git('commit', '-q', '-m', 'first');
-  t.equal((await w(['adapter', 'add', 'did:sync:agent:dev', '--family', 'claude', '--command', `${process.execPath} ${AGENT} hang -p --verbose --output-format stream-json`])).code, 0);
+  const repo = gitRepo(worker.dir);
+  t.equal(await addAgent(worker, 'did:sync:agent:dev', 'hang'), 0);
   const alias = JSON.parse((await w(['task', 'add', 'long job', '--domain', 'code', '--body', 'Work.', '--repo', repo, '-o', 'json'])).stdout).alias as string;
   const d = await w(['task', 'dispatch', alias, '--actor', 'did:sync:agent:dev']);
   t.equal(d.code, 0, d.stderr);
@@ -97,11 +69,11 @@ t.test('freezes and the emergency stop reach a worker through its heartbeats', a
   t.match((await c(['fleet', 'status'])).stdout, /Emergency stop: ACTIVE \(runaway agents\)\n/);
   // A worker restarted during the stop starts (and enforces it from its first moment, before any beat).
   t.equal((await stop(worker)).code, 0);
-  writeFileSync(join(worker.home, 'config.toml'), `[server]\nport = ${worker.port}\n[fleet]\ncoordinator_url = "http://127.0.0.1:1"\nheartbeat_interval_secs = 1\n`, { mode: 0o600 });
+  writeWorkerConfig(worker, 'http://127.0.0.1:1');
   await serve(worker);
   t.match(await postJson(worker.port, '/v1/records', { thread: 'th_ops', actor: 'did:sync:user:ops', act: 'DO', body: { text: 'x' } }), { status: 403, body: { code: 'EMERGENCY_STOP' } }, 'the saved stop holds with the coordinator unreachable');
   t.equal((await stop(worker)).code, 0);
-  writeFileSync(join(worker.home, 'config.toml'), `[server]\nport = ${worker.port}\n[fleet]\ncoordinator_url = "http://127.0.0.1:${coord.port}"\nheartbeat_interval_secs = 1\n[dispatch]\nkill_grace_secs = 1\n`, { mode: 0o600 });
+  writeWorkerConfig(worker, `http://127.0.0.1:${coord.port}`, grace);
   await serve(worker);
   t.equal((await c(['unkill', '--emergency'])).stdout, '✓ emergency stop lifted\n');
   const back = await until(() => postJson(worker.port, '/v1/records', { thread: 'th_ops', actor: 'did:sync:user:ops', act: 'DO', body: { text: 'y' } }), (r) => r.status === 201, 40);

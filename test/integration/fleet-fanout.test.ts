@@ -4,60 +4,27 @@
 // closed by a fanout_joined DO as soon as its join holds — or can no longer hold. A malformed fan-out is a 400.
 
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { freePort, http, makeHome, postJson, runSpl, serve, stop, type Home } from '../helpers/spl.js';
+import { http, postJson } from '../helpers/spl.js';
+import { addAgent, fleetCoordinator, fleetWorker, gitRepo, until } from '../helpers/fleet.js';
 
-const AGENT = fileURLToPath(new URL('../fixtures/agents/fake-claude.mjs', import.meta.url));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, polls = 150): Promise<T> {
-  let v = await probe();
-  for (let i = 0; i < polls && !ok(v); i++) {
-    await sleep(100);
-    v = await probe();
-  }
-  return v;
-}
 
 t.test('subtasks spread over two workers; the parent closes when its join holds or cannot', async (t) => {
-  const coord = await makeHome();
-  t.teardown(() => coord.cleanup());
-  mkdirSync(coord.home, { mode: 0o700 });
-  writeFileSync(join(coord.home, 'config.toml'), '[fleet]\nheartbeat_interval_secs = 1\n', { mode: 0o600 });
-  await serve(coord);
-  t.teardown(() => stop(coord));
-  const workers: Array<Home & { did: string }> = [];
+  const coord = await fleetCoordinator(t);
+  const workers = [];
   for (const name of ['a', 'b']) {
-    const w = { ...coord, home: join(coord.dir, `.syncro-worker-${name}`), port: await freePort(), did: '' };
-    w.env = { ...coord.env, SYNCROPEL_HOME: w.home };
-    mkdirSync(w.home, { mode: 0o700 });
-    writeFileSync(join(w.home, 'config.toml'), `[server]\nport = ${w.port}\n[fleet]\ncoordinator_url = "http://127.0.0.1:${coord.port}"\nheartbeat_interval_secs = 1\n`, { mode: 0o600 });
-    await serve(w);
-    t.teardown(() => stop(w));
-    w.did = JSON.parse((await runSpl(['status', '-o', 'json'], w.env)).stdout).instance_did;
-    for (const [did, mode] of [['did:sync:agent:dev', 'success'], ['did:sync:agent:bad', 'nonzero']]) {
-      t.equal((await runSpl(['adapter', 'add', did!, '--family', 'claude', '--command', `${process.execPath} ${AGENT} ${mode} -p --verbose --output-format stream-json`, '--max-concurrent', '4'], w.env)).code, 0);
-    }
+    const w = await fleetWorker(t, coord, name);
+    for (const [did, mode] of [['did:sync:agent:dev', 'success'], ['did:sync:agent:bad', 'nonzero']]) t.equal(await addAgent(w, did!, mode!, ['--max-concurrent', '4']), 0);
     workers.push(w);
   }
   await until(() => http(coord.port, 'GET', '/v1/fleet/status'), (r) => r.body.counts.live === 3);
-  const repo = join(coord.dir, 'proj');
-  mkdirSync(repo);
-  const git = (...a: string[]) => execFileSync('git', ['-c', 'user.name=T', '-c', 'user.email=t@example.com', '-c', 'init.defaultBranch=main', ...a], { cwd: repo });
-  git('init', '-q');
-  writeFileSync(join(repo, 'README'), 'x\n');
-  git('add', 'README');
-  git('commit', '-q', '-m', 'first');
+  const repo = gitRepo(coord.dir);
 
   let n = 0;
   const fanout = async (subtasks: unknown[], joinSpec: string) => {
     const r = await postJson(coord.port, '/v1/records', { thread: `th_fan_${++n}`, actor: 'did:sync:user:ops', act: 'INTEND', body: { text: 'split it', subtasks, join: joinSpec } });
     t.equal(r.status, 201, JSON.stringify(r.body));
     const thread = r.body.thread as string;
-    const joined = await until(() => http(coord.port, 'GET', `/v1/threads/${thread}/records?limit=100`), (x) => x.body.data.some((d: { body: { topic?: string } }) => d.body.topic === 'fanout_joined'));
+    const joined = await until(() => http(coord.port, 'GET', `/v1/threads/${thread}/records?limit=100`), (x) => x.body.data.some((d: { body: { topic?: string } }) => d.body.topic === 'fanout_joined'), 150);
     return { intend: r.body.id as string, joined: joined.body.data.find((d: { body: { topic?: string } }) => d.body.topic === 'fanout_joined') };
   };
   const sub = (title: string, actor: string) => ({ title, brief: `Do ${title}.`, actor, repo });

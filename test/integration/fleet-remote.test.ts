@@ -6,54 +6,25 @@
 // worker_unreachable note, never failed. And the refusals: --on an unknown or stale instance, no live worker.
 
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { freePort, http, makeHome, postJson, runSpl, serve, stop } from '../helpers/spl.js';
+import { http, postJson, runSpl, stop, serve } from '../helpers/spl.js';
+import { addAgent, fleetCoordinator, fleetWorker, gitRepo, until } from '../helpers/fleet.js';
 import { sealRecord } from '../../lib/kernel/id.js';
 import { validateRecord } from '../../lib/kernel/record.js';
 
-const AGENT = fileURLToPath(new URL('../fixtures/agents/fake-claude.mjs', import.meta.url));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, polls = 100): Promise<T> {
-  let v = await probe();
-  for (let i = 0; i < polls && !ok(v); i++) {
-    await sleep(100);
-    v = await probe();
-  }
-  return v;
-}
 
 t.test('a task dispatched --on a worker runs there and its story comes back; a worker lost mid-dispatch leaves it active with a note', async (t) => {
-  const coord = await makeHome();
-  t.teardown(() => coord.cleanup());
-  mkdirSync(coord.home, { mode: 0o700 });
-  writeFileSync(join(coord.home, 'config.toml'), '[fleet]\nheartbeat_interval_secs = 1\n', { mode: 0o600 });
-  await serve(coord);
-  t.teardown(() => stop(coord));
-  const worker = { ...coord, home: join(coord.dir, '.syncro-worker-a'), port: await freePort() };
-  worker.env = { ...coord.env, SYNCROPEL_HOME: worker.home };
-  mkdirSync(worker.home, { mode: 0o700 });
-  writeFileSync(join(worker.home, 'config.toml'), `[server]\nport = ${worker.port}\n[fleet]\ncoordinator_url = "http://127.0.0.1:${coord.port}"\nheartbeat_interval_secs = 1\n[dispatch]\nkill_grace_secs = 1\n`, { mode: 0o600 });
-  const wpid = await serve(worker);
-  let workerUp = true;
-  t.teardown(() => (workerUp ? stop(worker) : undefined));
+  const coord = await fleetCoordinator(t);
+  const worker = await fleetWorker(t, coord, 'a', '[dispatch]\nkill_grace_secs = 1\n');
+  const { pid: wpid, did: wdid } = worker;
   const c = (args: string[]) => runSpl(args, coord.env);
   const w = (args: string[]) => runSpl(args, worker.env);
-  const wdid = JSON.parse((await w(['status', '-o', 'json'])).stdout).instance_did as string;
   await until(() => http(coord.port, 'GET', `/v1/fleet/instances/${wdid}`), (r) => r.body.status === 'live');
 
-  const repo = join(coord.dir, 'proj');
-  mkdirSync(repo);
-  const git = (...a: string[]) => execFileSync('git', ['-c', 'user.name=T', '-c', 'user.email=t@example.com', '-c', 'init.defaultBranch=main', ...a], { cwd: repo, encoding: 'utf8' });
-  git('init', '-q');
-  writeFileSync(join(repo, 'README'), 'x\n');
-  git('add', 'README');
-  git('commit', '-q', '-m', 'first');
+  const repo = gitRepo(coord.dir);
   for (const [did, mode] of [['did:sync:agent:dev', 'success'], ['did:sync:agent:slow', 'hang']]) {
-    t.equal((await w(['adapter', 'add', did!, '--family', 'claude', '--command', `${process.execPath} ${AGENT} ${mode} -p --verbose --output-format stream-json`])).code, 0, `adapter ${did} on the worker`);
+    t.equal(await addAgent(worker, did!, mode!), 0, `adapter ${did} on the worker`);
   }
   const add = async (title: string) => JSON.parse((await c(['task', 'add', title, '--domain', 'code', '--body', `Brief for ${title}.`, '--repo', repo, '-o', 'json'])).stdout).alias as string;
 
@@ -106,7 +77,6 @@ t.test('a task dispatched --on a worker runs there and its story comes back; a w
   const sneak = sealRecord(validateRecord({ thread: running.body.thread, actor: wdid, act: 'KNOW', body: { sub_thread: 'th_fleet_control' } }), 900);
   t.match(await fwd([sneak, forged('th_fleet_control', wdid)]), { status: 403 }, 'a sub_thread named in any record does not open another thread');
   process.kill(wpid, 'SIGKILL');
-  workerUp = false;
   const noted = await until(() => http(coord.port, 'GET', `/v1/threads/${running.body.thread}/records?limit=100`), (r) => r.body.data.some((x: { body: { note?: string } }) => x.body.note === 'worker_unreachable'), 120);
   const note = noted.body.data.find((x: { body: { note?: string } }) => x.body.note === 'worker_unreachable');
   t.ok(note, 'a worker_unreachable note on the task');

@@ -7,25 +7,17 @@
 import t from 'tap';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, http, makeHome, runSpl, serve, stop } from '../helpers/spl.js';
+import { http, makeHome, runSpl, serve, stop } from '../helpers/spl.js';
+import { fleetCoordinator, fleetWorker } from '../helpers/fleet.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 t.test('coordinator and worker: join, list/status/show/ping, left on a graceful stop, stale after a SIGKILL, records on change, restart', async (t) => {
-  const coord = await makeHome();
-  t.teardown(() => coord.cleanup());
   // One-second beats on both sides: the coordinator judges by its own interval (3 for stale).
-  mkdirSync(coord.home, { mode: 0o700 });
-  writeFileSync(join(coord.home, 'config.toml'), '[fleet]\nheartbeat_interval_secs = 1\n', { mode: 0o600 });
-  await serve(coord);
-  t.teardown(() => stop(coord));
-  const worker = { ...coord, home: join(coord.dir, '.syncro-worker-a'), port: await freePort() };
-  worker.env = { ...coord.env, SYNCROPEL_HOME: worker.home };
-  mkdirSync(worker.home, { mode: 0o700 });
-  writeFileSync(join(worker.home, 'config.toml'), `[server]\nport = ${worker.port}\n[fleet]\ncoordinator_url = "http://127.0.0.1:${coord.port}"\nheartbeat_interval_secs = 1\n`, { mode: 0o600 });
-  const wpid = await serve(worker);
+  const coord = await fleetCoordinator(t);
+  const worker = await fleetWorker(t, coord, 'a');
+  const { pid: wpid, did: wdid } = worker;
   const spl = (args: string[]) => runSpl(args, coord.env);
-  const wdid = JSON.parse((await runSpl(['status', '-o', 'json'], worker.env)).stdout).instance_did as string;
   const cdid = JSON.parse((await spl(['status', '-o', 'json'])).stdout).instance_did as string;
   const member = async () => (await http(coord.port, 'GET', `/v1/fleet/instances/${wdid}`)).body;
   for (let i = 0; i < 50 && (await member()).status !== 'live'; i++) await sleep(100);
