@@ -41,49 +41,6 @@ function insertSql(n: number): string {
 
 interface RecordLogOptions extends OpenStoreOptions {
   now?: () => number;
-  /** How often the WAL is checkpointed when something was committed (default 1 s). */
-  checkpointMs?: number;
-}
-
-/**
- * The WAL is copied into the main file by a passive checkpoint on a connection of its own, every checkpointMs
- * when something was committed — not by SQLite's automatic checkpoint inside a COMMIT, which made every
- * thousandth page's commit (and every append waiting on it) carry the copy. A passive checkpoint never blocks a
- * writer; the WAL restarts from its beginning once it has been copied, so it stays about a second of writes long.
- */
-class Checkpointer {
-  private timer: NodeJS.Timeout;
-  private running: Promise<void> | null = null;
-  dirty = false;
-  /** Frames the last checkpoint found in the WAL and copied (for tests and stats). */
-  last: { log: number; checkpointed: number; count: number } | null = null;
-
-  constructor(private readonly db: Database, everyMs: number) {
-    this.timer = setInterval(() => this.tick(), everyMs);
-    this.timer.unref();
-  }
-
-  private tick(): void {
-    if (this.running || !this.dirty) return;
-    this.dirty = false;
-    this.running = this.db
-      .get<{ busy: number; log: number; checkpointed: number }>('PRAGMA wal_checkpoint(PASSIVE)')
-      .then((r) => {
-        if (r) this.last = { log: r.log, checkpointed: r.checkpointed, count: (this.last?.count ?? 0) + 1 };
-      })
-      .catch(() => {
-        this.dirty = true; // busy or failed: tried again at the next tick
-      })
-      .finally(() => {
-        this.running = null;
-      });
-  }
-
-  async close(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
-    await this.db.close().catch(() => undefined);
-  }
 }
 
 export class RecordLog {
@@ -101,25 +58,18 @@ export class RecordLog {
     private readonly writer: Database,
     private readonly reader: Database,
     private readonly now: () => number,
-    private readonly checkpointer: Checkpointer,
   ) {}
 
   static async open(path: string, opts: RecordLogOptions = {}): Promise<RecordLog> {
     const writer = await openStore(path, opts);
     let reader: Database;
-    let checkpoints: Database;
     try {
-      await writer.exec('PRAGMA wal_autocheckpoint = 0');
       reader = await Database.open(path, { mustExist: true });
-      checkpoints = await Database.open(path, { mustExist: true }).catch(async (err: unknown) => {
-        await reader.close();
-        throw err;
-      });
     } catch (err) {
       await writer.close();
       throw err;
     }
-    const log = new RecordLog(path, writer, reader, opts.now ?? Date.now, new Checkpointer(checkpoints, opts.checkpointMs ?? 1000));
+    const log = new RecordLog(path, writer, reader, opts.now ?? Date.now);
     try {
       await log.loadHeads();
     } catch (err) {
@@ -259,7 +209,6 @@ export class RecordLog {
 
   /** Tells the listeners (fold host, reactors) about committed rows; one that throws cannot strand the appends. */
   private notify(rows: StoredRecord[]): void {
-    this.checkpointer.dirty = true;
     for (const l of this.listeners) {
       try {
         l.listener(rows);
@@ -353,12 +302,7 @@ export class RecordLog {
     await setMeta(this.writer, key, value);
   }
 
-  /** The last passive checkpoint's frames (null before the first). */
-  get lastCheckpoint(): { log: number; checkpointed: number; count: number } | null {
-    return this.checkpointer.last;
-  }
-
-  /** Waits for queued appends, checkpoints the WAL into the main file, and closes the connections. */
+  /** Waits for queued appends, checkpoints the WAL into the main file, and closes both connections. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -366,7 +310,6 @@ export class RecordLog {
       if (this.flushing) await this.flushing;
       else await new Promise((r) => setImmediate(r));
     }
-    await this.checkpointer.close();
     await this.reader.close().catch(() => undefined);
     try {
       await this.writer.get('PRAGMA wal_checkpoint(TRUNCATE)');

@@ -208,30 +208,3 @@ t.test('prepared INSERTs are kept per group size, the least recently used droppe
   t.teardown(() => again.close());
   t.equal(again.recordCount, n, 'every record is in the store after close and reopen');
 });
-
-t.test('the WAL is checkpointed off the commit path: a passive checkpoint after commits copies every frame, and the WAL stays short', async (t) => {
-  const path = tmpStore(t);
-  const log = await RecordLog.open(path, { create: true, checkpointMs: 20 });
-  t.teardown(() => log.close());
-  t.equal(log.lastCheckpoint, null, 'nothing to checkpoint before the first commit');
-  let n = 0;
-  const batch = () => Array.from({ length: 100 }, () => draft({ thread: 'th_' + (++n).toString(16).padStart(64, '0') }));
-  /** Waits (bounded) for the next checkpoint after the last commit. */
-  const nextCheckpoint = async () => {
-    const before = log.lastCheckpoint?.count ?? 0;
-    for (let i = 0; i < 500 && (log.lastCheckpoint?.count ?? 0) === before; i++) await new Promise((r) => setTimeout(r, 10));
-    return log.lastCheckpoint;
-  };
-  let largest = 0;
-  for (let round = 0; round < 20; round++) {
-    await log.append(batch());
-    const c = await nextCheckpoint();
-    t.ok(c !== null && c.log > 0 && c.checkpointed === c.log, `round ${round}: the checkpoint copied every frame (${c?.checkpointed}/${c?.log})`);
-    largest = Math.max(largest, c?.log ?? 0);
-  }
-  // 2,000 records were written; a WAL never checkpointed would hold frames for all of them. Restarted after each
-  // complete checkpoint, it holds about one round's.
-  await log.append(batch());
-  const last = await nextCheckpoint();
-  t.ok(last !== null && last.log <= largest * 2, `the WAL restarts after a complete checkpoint: ${last?.log} frames after 21 rounds, at most ${largest} in any one (never checkpointed: ~${largest * 21})`);
-});
