@@ -209,6 +209,12 @@ export class FleetControl {
     return controlWire(this.current(), this.now());
   }
 
+  /** Whether anything is in force: nothing frozen and no emergency stop means no write needs looking at. */
+  get active(): boolean {
+    const c = this.current();
+    return c.emergency !== null || c.freezes.size > 0;
+  }
+
   /** Whether a write of `act` in `namespaces` may go ahead now. */
   check(act: string, namespaces: readonly string[]): ControlVerdict {
     const c = this.current();

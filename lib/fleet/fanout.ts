@@ -152,7 +152,8 @@ export class FanoutService {
 
   constructor(private readonly o: FanoutOptions) {
     this.log = o.logger.child({ target: 'syncropel_fleet::fanout' });
-    o.engine.react('fleet-fanout', (records) => this.serially(() => this.react(records)));
+    // Nothing to do (and no queue to join) on an instance without fan-outs: most commits, on most instances.
+    o.engine.react('fleet-fanout', (records) => (this.fanouts().size === 0 ? undefined : this.serially(() => this.react(records))));
   }
 
   private serially(work: () => Promise<void>): Promise<void> {

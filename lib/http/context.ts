@@ -74,6 +74,7 @@ export interface RemoteApi {
 
 /** Freezes and the emergency stop in force on this instance (its own and its coordinator's). */
 export interface ControlApi {
+  readonly active: boolean;
   check(act: string, namespaces: readonly string[]): ControlVerdict;
   current(): FleetControlState;
   /** What a heartbeat reply carries to workers. */

@@ -58,7 +58,6 @@ export function fleetServices(s: FleetParts): FleetServices {
   const self = (): Heartbeat => ({
     did: s.did, endpoint, version: splVersion(), uptime_secs: Math.floor((s.now() - s.startedAt) / 1000),
     health: s.engine.brokenFolds().length > 0 ? 'degraded' : 'healthy', active_dispatches: s.dispatcher.totals().running, store_records: s.log.recordCount,
-    memory_band: preflight(memory).band,
   });
   const coordinator = new FleetCoordinator({ did: s.did, log: s.log, engine: s.engine, logger: s.logger, now: s.now, intervalSecs: config.fleet.heartbeatIntervalSecs, self, url: endpoint });
   const remote = new RemoteCoordinator({
@@ -78,7 +77,9 @@ export function fleetServices(s: FleetParts): FleetServices {
   const services: Service[] = [coordinator, remote, fanout];
   const early: Service[] = [];
   if (config.fleet.coordinatorUrl) {
-    const w = workerServices(s, config.fleet.coordinatorUrl, self);
+    // The memory band goes in the beats a worker sends (--on auto reads it), read once per beat; the coordinator's
+    // own entry, refreshed on every registry look, does without.
+    const w = workerServices(s, config.fleet.coordinatorUrl, () => ({ ...self(), memory_band: preflight(memory).band }));
     services.push(w.heartbeat);
     early.push(w.forwarder);
   }
