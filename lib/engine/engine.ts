@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { RecordLog } from '../store/record-log.js';
 import type { FoldHealth } from '../kernel/wire.js';
 import { FoldHost } from './fold-host.js';
+import { encodeCheckpoint, fingerprints, readCheckpoint, writeCheckpointFile } from './fold-checkpoint.js';
 import { Permissions } from './permissions.js';
 import type { Fold } from './fold.js';
 import { Reactors, type ReactorHandler, type ReactorStats } from './reactor.js';
@@ -34,31 +35,74 @@ function reportUncompilable(rule: Rule, logger: Logger): void {
   }
 }
 
+/** Where fold checkpoints live and which binary writes them; `rebuild` ignores the one on disk (spl serve --rebuild). */
+export interface CheckpointOptions {
+  path: string;
+  code: string;
+  rebuild?: boolean;
+}
+
+/** Loads the fold checkpoint and folds in the tail, or rebuilds in full and says why; logs rebuild_from_store complete. */
+async function deriveState(host: FoldHost, log: RecordLog, foldLog: Logger, now: () => number, cp: CheckpointOptions | undefined): Promise<number> {
+  const started = now();
+  let why: { reason: string; warn: boolean } | undefined = cp ? undefined : { reason: 'no checkpoint path', warn: false };
+  let from: number | undefined;
+  if (cp && cp.rebuild) why = { reason: 'a full rebuild was asked for (spl serve --rebuild)', warn: false };
+  else if (cp) {
+    const got = readCheckpoint(cp.path, cp.code, host.folds);
+    if (got === undefined) why = { reason: 'there is no fold checkpoint yet', warn: false };
+    else if (!got.ok) why = { reason: `the fold checkpoint ${cp.path} is not used: ${got.reason}`, warn: got.reason.includes('sha256') || got.reason.includes('cannot be read') || got.reason.includes('not JSON') };
+    else {
+      const { header, payload } = got;
+      const [at, first] = await Promise.all([log.idAt(header.sequence), log.idAt(1)]);
+      if (at !== header.record || first !== header.first) {
+        why = { reason: `the fold checkpoint ${cp.path} covers records 1..${header.sequence} of another store or history (the store holds ${log.recordCount})`, warn: false };
+      } else {
+        await host.resume(log, { payload, sequence: header.sequence, record: header.record, first: header.first }, now);
+        from = header.sequence;
+      }
+    }
+  }
+  let replayed = host.sequence - (from ?? 0);
+  if (from === undefined) replayed = (await host.rebuild(log, now)).records;
+  const broken = host.broken();
+  const base = { records: host.sequence, replayed, duration_ms: now() - started, folds: host.folds.map((f) => f.name), ...(from !== undefined ? { from_checkpoint: from } : { full: true, why: why?.reason }) };
+  if (why?.warn) foldLog.warn({ reason: why.reason }, `${why.reason}; rebuilding every fold from the store`);
+  foldLog[broken.length > 0 ? 'warn' : 'info'](
+    { ...base, ...(broken.length > 0 ? { broken: broken.map((b) => `${b.fold} (${b.faults})`) } : {}) },
+    `rebuild_from_store complete${from !== undefined ? ` (checkpoint at ${from} + ${replayed} records)` : ` (full: ${why?.reason})`}${broken.length > 0 ? `; broken folds: ${broken.map((b) => `${b.fold} failed on ${b.faults} record(s)`).join(', ')}` : ''}`,
+  );
+  return from ?? 0;
+}
+
 export class Engine {
   readonly permissions: Permissions;
   private readonly reactors: Reactors;
+  private checkpointOptions: CheckpointOptions | undefined;
+  private checkpointed = 0;
+  private checkpointing = false;
   /** Backs the fleet_… CEL functions; the instance sets it (outside a fleet: nothing frozen, nobody live). */
   fleetCel: () => CelFleet = () => NO_FLEET;
 
-  private constructor(readonly host: FoldHost, logger: Logger, now: () => number) {
+  private constructor(readonly host: FoldHost, logger: Logger, private readonly now: () => number) {
     this.permissions = new Permissions(() => this.state(engineConfigFold), () => this.state(trustFold), logger.child({ target: 'syncropel_engine::permissions' }), now, undefined, {
       tasks: () => this.state(tasksFold), fleet: () => this.fleetCel(),
     });
     this.reactors = new Reactors(logger.child({ target: 'syncropel_engine::reactors' }));
   }
 
-  /** rebuild_from_store over the core folds and `extraFolds`, then follow the log. */
-  static async start(log: RecordLog, logger: Logger, now: () => number = Date.now, extraFolds: ReadonlyArray<Fold<unknown>> = []): Promise<Engine> {
+  /**
+   * rebuild_from_store over the core folds and `extraFolds` — from the fold checkpoint and the records after it
+   * when `checkpoint` names a usable one, in full otherwise — then follow the log.
+   */
+  static async start(log: RecordLog, logger: Logger, now: () => number = Date.now, extraFolds: ReadonlyArray<Fold<unknown>> = [], checkpoint?: CheckpointOptions): Promise<Engine> {
     const foldLog = logger.child({ target: 'syncropel_engine::folds' });
     const folds = [...CORE_FOLDS, ...extraFolds];
     const host = new FoldHost(folds, foldLog, now);
-    const result = await host.rebuild(log, now);
-    const broken = host.broken();
-    foldLog[broken.length > 0 ? 'warn' : 'info'](
-      { records: result.records, duration_ms: result.durationMs, folds: folds.map((f) => f.name), ...(broken.length > 0 ? { broken: broken.map((b) => `${b.fold} (${b.faults})`) } : {}) },
-      broken.length > 0 ? `rebuild_from_store complete; broken folds: ${broken.map((b) => `${b.fold} failed on ${b.faults} record(s)`).join(', ')}` : 'rebuild_from_store complete',
-    );
+    const loadedFrom = await deriveState(host, log, foldLog, now, checkpoint);
     const engine = new Engine(host, logger, now);
+    engine.checkpointOptions = checkpoint;
+    engine.checkpointed = loadedFrom;
     const rulesLog = logger.child({ target: 'syncropel_engine::config' });
     for (const rule of host.state(engineConfigFold).rules.values()) reportUncompilable(rule, rulesLog);
     log.onCommit(
@@ -76,7 +120,35 @@ export class Engine {
     return engine;
   }
 
-  /** A hosted fold's current state. */
+  /**
+   * Writes a fold checkpoint of the state as it is now (one at a time; a no-op when nothing was folded in since
+   * the last one, or without a checkpoint path). Resolves with the sequence it covers, or undefined.
+   */
+  async writeCheckpoint(): Promise<{ sequence: number; bytes: number; durationMs: number } | undefined> {
+    const o = this.checkpointOptions;
+    if (!o || this.host.sequence === 0 || this.host.sequence === this.checkpointed || this.checkpointing) return undefined;
+    this.checkpointing = true;
+    try {
+      const started = this.now();
+      const c = this.host.checkpoint();
+      const data = encodeCheckpoint({ code: o.code, folds: fingerprints(this.host.folds), sequence: c.sequence, record: c.record, first: c.first, written_at: new Date(started).toISOString() }, c.payload);
+      await writeCheckpointFile(o.path, data);
+      this.checkpointed = c.sequence;
+      return { sequence: c.sequence, bytes: data.length, durationMs: this.now() - started };
+    } finally {
+      this.checkpointing = false;
+    }
+  }
+
+  /** The sequence the last checkpoint written or loaded covers (0: none). */
+  get checkpointSequence(): number {
+    return this.checkpointed;
+  }
+
+  get sequence(): number {
+    return this.host.sequence;
+  }
+
   /** Each fold's size in entries (spl status -o json's memory report). */
   foldSizes(): Record<string, number> {
     return this.host.sizes();

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { StoredRecord } from '../kernel/record.js';
 import type { FoldFault, FoldHealth } from '../kernel/wire.js';
 import type { RecordLog } from '../store/record-log.js';
+import type { CheckpointPayload } from './fold-checkpoint.js';
 import type { Fold } from './fold.js';
 
 interface RebuildResult {
@@ -25,6 +26,8 @@ export class FoldHost {
   private readonly states = new Map<Fold<unknown>, unknown>();
   private readonly faults = new Map<Fold<unknown>, { count: number; first: FoldFault[] }>();
   private lastSequence = 0;
+  private lastId = '';
+  private firstId = '';
 
   constructor(
     readonly folds: ReadonlyArray<Fold<unknown>>,
@@ -45,8 +48,40 @@ export class FoldHost {
     for (const f of this.folds) this.states.set(f, f.init());
     this.faults.clear();
     this.lastSequence = 0;
+    this.lastId = this.firstId = '';
     const records = await log.scan(0, (r) => this.applyOne(r));
     return { records, durationMs: now() - started };
+  }
+
+  /**
+   * Takes every fold's state from a checkpoint covering records 1..sequence, then folds in the records after it
+   * (the tail). The caller has checked that the checkpoint belongs to these folds and this store.
+   */
+  async resume(log: RecordLog, from: { payload: CheckpointPayload; sequence: number; record: string; first: string }, now: () => number = this.now): Promise<RebuildResult> {
+    const started = now();
+    for (const f of this.folds) {
+      if (!(f.name in from.payload.states)) throw new Error(`the checkpoint lacks fold ${f.name}`);
+    }
+    for (const f of this.folds) this.states.set(f, from.payload.states[f.name]);
+    this.faults.clear();
+    for (const f of this.folds) {
+      const e = from.payload.faults[f.name];
+      if (e) this.faults.set(f, e);
+    }
+    this.lastSequence = from.sequence;
+    this.lastId = from.record;
+    this.firstId = from.first;
+    const records = await log.scan(from.sequence, (r) => this.applyOne(r));
+    return { records, durationMs: now() - started };
+  }
+
+  /** Everything a checkpoint holds, taken in one synchronous step so it is exactly the state at `sequence`. */
+  checkpoint(): { payload: CheckpointPayload; sequence: number; record: string; first: string } {
+    const states: Record<string, unknown> = {};
+    for (const f of this.folds) states[f.name] = this.states.get(f);
+    const faults: CheckpointPayload['faults'] = {};
+    for (const [f, e] of this.faults) faults[f.name] = e;
+    return { payload: { states, faults }, sequence: this.lastSequence, record: this.lastId, first: this.firstId };
   }
 
   /** Applies records committed after the last one seen (older ones are already folded in). */
@@ -62,7 +97,9 @@ export class FoldHost {
         this.fault(f, r, err);
       }
     }
+    if (r.sequence === 1) this.firstId = r.id;
     this.lastSequence = r.sequence;
+    this.lastId = r.id;
   }
 
   private fault(f: Fold<unknown>, r: StoredRecord, err: unknown): void {

@@ -6,6 +6,11 @@ import type { StoredRecord } from '../kernel/record.js';
 export interface Fold<S> {
   /** Stable name, used in logs and stats. */
   readonly name: string;
+  /**
+   * Bumped when what the fold derives changes in a way its init/apply source does not show (a helper it calls);
+   * a fold checkpoint from another version is not used. Defaults to 1.
+   */
+  readonly version?: number;
   /** The state before any record. */
   init(): S;
   /**

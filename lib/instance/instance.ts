@@ -31,17 +31,15 @@ import { ServiceSet, type Service } from './services.js';
 import { TokenStore } from './tokens.js';
 import { aliasMirrorService, TaskFiles } from './task-files.js';
 import { splVersion } from './version.js';
-import { adaptersFold } from '../dispatch/adapters.js';
+import { INSTANCE_FOLDS } from './folds.js';
+import { foldCheckpointPath, foldCheckpointService, writeFoldCheckpoint, type CheckpointCadence } from './fold-checkpoints.js';
 import { Dispatcher, type DispatcherOptions } from '../dispatch/dispatcher.js';
 import { Reconciler } from '../dispatch/reconciler.js';
-import { dispatchesFold } from '../dispatch/records.js';
 import type { FleetCoordinator } from '../fleet/coordinator.js';
-import { fleetRegistryFold } from '../fleet/registry.js';
-import { assignmentsFold, type RemoteCoordinator } from '../fleet/remote.js';
-import { fanoutsFold } from '../fleet/fanout.js';
+import type { RemoteCoordinator } from '../fleet/remote.js';
 import { admitDispatch, fleetControl, fleetServices, foreignDispatch } from './fleet-services.js';
 import { loadTls } from './tls-files.js';
-import { fleetControlFold, type FleetControl } from '../fleet/control.js';
+import type { FleetControl } from '../fleet/control.js';
 
 
 export { checkServeConfig, MAX_SOCKET_PATH } from './serve-config.js';
@@ -65,6 +63,10 @@ interface StartOptions {
   reloads?: () => ReloadState;
   /** Lines the log file dropped (a full disk), for /health. */
   logDropped?: () => LogDropped;
+  /** `spl serve --rebuild`: derive every fold from the store in full, ignoring the fold checkpoint. */
+  rebuild?: boolean;
+  /** When the fold checkpoint is written while serving (tests shorten it). */
+  checkpointCadence?: CheckpointCadence;
   /** Folds beyond the core ones, supplied by the modules that read them. */
   folds?: ReadonlyArray<Fold<unknown>>;
   /** Services started once the listeners are bound and stopped, in reverse, before the store closes. */
@@ -106,7 +108,9 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
     const { identity, log } = await openStore(opts, logger, now, progress);
     cleanups.push(() => log.close());
     progress(`rebuilding derived state from ${log.recordCount} records`);
-    const engine = await Engine.start(log, opts.logger, now, [adaptersFold, dispatchesFold, fleetRegistryFold, fleetControlFold, assignmentsFold, fanoutsFold, ...(opts.folds ?? [])] as ReadonlyArray<Fold<unknown>>);
+    const engine = await Engine.start(log, opts.logger, now, [...INSTANCE_FOLDS, ...(opts.folds ?? [])], {
+      path: foldCheckpointPath(config.storePath), code: splVersion(), rebuild: opts.rebuild === true,
+    });
     const control = fleetControl(engine, opts.logger, now, (why) => dispatcher.interruptAll(why));
     const taskFiles = new TaskFiles(paths);
     const dispatcher = new Dispatcher({
@@ -124,7 +128,7 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
     cleanups.push(() => authGuard.close());
     progress(`binding ${bind} and ${paths.socket}`);
     const listeners = await bindListeners(app, opts, bind, cleanups);
-    const services = new ServiceSet([aliasMirrorService(taskFiles), ...fleet.early, dispatcher, reconciler, ...fleet.services, ...(opts.services ?? [])], opts.logger.child({ target: 'syncropel_instance::services' }));
+    const services = new ServiceSet([foldCheckpointService(opts.checkpointCadence), aliasMirrorService(taskFiles), ...fleet.early, dispatcher, reconciler, ...fleet.services, ...(opts.services ?? [])], opts.logger.child({ target: 'syncropel_instance::services' }));
     await services.start({ did: identity.did, paths, config, log, engine, logger: opts.logger, now }, progress);
     cleanups.push(() => services.stop('start-up failed', () => undefined).then(() => undefined));
 
@@ -295,6 +299,8 @@ async function stopInstance(p: StopParts): Promise<void> {
   failed.push(...(await p.services.stop(p.reason, p.progress, p.now)));
   p.progress('finishing after-commit work');
   await attempt('after-commit work', () => p.engine.drainReactors());
+  p.progress('writing the fold checkpoint');
+  await writeFoldCheckpoint(p.engine, p.logger, 'shutdown');
   p.authGuard.close();
   p.progress('checkpointing the WAL');
   await attempt('WAL checkpoint', () => p.log.close());

@@ -25,6 +25,8 @@ interface SuperviseOptions {
   isChild: boolean;
   insecureLocalhost: boolean;
   newStore: boolean;
+  /** Ignore the fold checkpoint and rebuild every fold from the store (spl serve --rebuild). */
+  rebuild?: boolean;
   /** Reads config.toml again with the same flags and environment (SIGHUP). */
   reread: () => InstanceConfig;
   services?: readonly Service[];
@@ -82,6 +84,7 @@ async function startSupervised(s: Omit<Supervision, 'running' | 'statusLine'>): 
       paths: o.paths, config: o.config, logger: logging.root, adminActor: o.adminActor, env: o.env,
       insecureLocalhost: o.insecureLocalhost,
       newStore: o.newStore,
+      rebuild: o.rebuild === true,
       ...(o.services ? { services: o.services } : {}),
       progress: (step) => notifier.starting(step),
       stopProgress: (step) => notifier.stoppingStep(step),

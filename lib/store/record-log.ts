@@ -264,6 +264,12 @@ export class RecordLog {
     return row ? rowToRecord(row) : undefined;
   }
 
+  /** The id of the record at `sequence`, if the store holds one there. */
+  async idAt(sequence: number): Promise<string | undefined> {
+    const row = await this.reader.get<{ id: string }>(`SELECT id FROM records WHERE sequence = ?`, [sequence]);
+    return row?.id;
+  }
+
   /** Rows in sequence order after `afterSequence`, matching simple envelope filters. */
   async list(filter: ListFilter): Promise<StoredRecord[]> {
     const where: string[] = ['sequence > ?'];

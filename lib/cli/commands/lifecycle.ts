@@ -32,6 +32,7 @@ function registerServe(prog: Sade): void {
     .option('--log-level', 'error | warn | info | debug | trace')
     .option('--insecure-localhost', 'Accept TCP requests without a bearer token (loopback only; logs a WARN)')
     .option('--new-store', 'Start an empty store on purpose where hub.db is missing (refused otherwise; recorded in the log)')
+    .option('--rebuild', 'Derive every fold from the store in full, ignoring the fold checkpoint (hub.db.folds)')
     .option('--daemon', 'Start in the background (the default; the upstream spelling)')
     .option('--stop', 'Stop the running instance instead (the same as spl stop)')
     .example('serve')
@@ -150,7 +151,7 @@ async function serve(flags: GlobalFlags & { foreground?: boolean }): Promise<voi
     const { superviseForeground } = await import('../../instance/supervisor.js');
     return superviseForeground({
       paths: ctx.paths, config: ctx.config, env: ctx.env, adminActor: ctx.actor(), isChild,
-      insecureLocalhost: Boolean(ctx.flags['insecure-localhost']), newStore: Boolean(ctx.flags['new-store']),
+      insecureLocalhost: Boolean(ctx.flags['insecure-localhost']), newStore: Boolean(ctx.flags['new-store']), rebuild: Boolean(ctx.flags.rebuild),
       reread: () => commandContext(ctx.flags, ctx.env).config,
     });
   }
@@ -162,6 +163,7 @@ async function serve(flags: GlobalFlags & { foreground?: boolean }): Promise<voi
   for (const f of ['port', 'host', 'log-level'] as const) if (flags[f] !== undefined) args.push(`--${f}`, String(flags[f]));
   if (flags['insecure-localhost']) args.push('--insecure-localhost');
   if (flags['new-store']) args.push('--new-store');
+  if (flags.rebuild) args.push('--rebuild');
   const { spawnDaemon } = await import('../../instance/daemon.js');
   const ready = await spawnDaemon({ entry: splEntry(), args, outputFile: ctx.paths.daemonOutput, env: ctx.env });
   if (ctx.json) return printJson(ready);
