@@ -27,7 +27,7 @@ import { startupBackupDir } from './backup-paths.js';
 import { startupBackup } from './startup-backup.js';
 import { inspectMissingStore, refuseEmptyStart, type MissingStore } from './store-guard.js';
 import { checkServeConfig } from './serve-config.js';
-import { ServiceSet, type Service } from './services.js';
+import { backgroundService, ServiceSet, type Service } from './services.js';
 import { TokenStore } from './tokens.js';
 import { aliasMirrorService, TaskFiles } from './task-files.js';
 import { splVersion } from './version.js';
@@ -105,7 +105,7 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
   try {
     writePidFileOver(paths, logger);
     cleanups.push(() => removePidFile(paths.pidFile));
-    const { identity, log } = await openStore(opts, logger, now, progress);
+    const { identity, log, recheckBackup } = await openStore(opts, logger, now, progress);
     cleanups.push(() => log.close());
     progress(`rebuilding derived state from ${log.recordCount} records`);
     const engine = await Engine.start(log, opts.logger, now, [...INSTANCE_FOLDS, ...(opts.folds ?? [])], {
@@ -128,7 +128,7 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
     cleanups.push(() => authGuard.close());
     progress(`binding ${bind} and ${paths.socket}`);
     const listeners = await bindListeners(app, opts, bind, cleanups);
-    const services = new ServiceSet([foldCheckpointService(opts.checkpointCadence), aliasMirrorService(taskFiles), ...fleet.early, dispatcher, reconciler, ...fleet.services, ...(opts.services ?? [])], opts.logger.child({ target: 'syncropel_instance::services' }));
+    const services = new ServiceSet([...(recheckBackup ? [backgroundService('startup-backup-recheck', recheckBackup)] : []), foldCheckpointService(opts.checkpointCadence), aliasMirrorService(taskFiles), ...fleet.early, dispatcher, reconciler, ...fleet.services, ...(opts.services ?? [])], opts.logger.child({ target: 'syncropel_instance::services' }));
     await services.start({ did: identity.did, paths, config, log, engine, logger: opts.logger, now }, progress);
     cleanups.push(() => services.stop('start-up failed', () => undefined).then(() => undefined));
 
@@ -168,7 +168,7 @@ function writePidFileOver(paths: HomePaths, logger: Logger): void {
 }
 
 /** The store guard, the identity, the store (quick_check), and the startup backup. */
-async function openStore(opts: StartOptions, logger: Logger, now: () => number, progress: (step: string) => void): Promise<{ identity: { did: string }; log: RecordLog }> {
+async function openStore(opts: StartOptions, logger: Logger, now: () => number, progress: (step: string) => void): Promise<{ identity: { did: string }; log: RecordLog; recheckBackup?: () => Promise<void> }> {
   const { paths, config } = opts;
   const env = opts.env ?? process.env;
   // Never start empty over good data: decided before the identity is created (its key is part of the evidence).
@@ -194,12 +194,12 @@ async function openStore(opts: StartOptions, logger: Logger, now: () => number, 
     if (opts.newStore && missing) await recordNewStore(log, logger, identity.did, missing, now());
     progress(`startup backup of ${log.recordCount} records`);
     const dir = startupBackupDir(paths.home, identity.did, env);
-    await startupBackup({ storePath: config.storePath, dir, logger: opts.logger.child({ target: 'syncropel_store::backup' }), now });
+    const backup = await startupBackup({ storePath: config.storePath, dir, logger: opts.logger.child({ target: 'syncropel_store::backup' }), now, skipUnchanged: true });
+    return { identity, log, ...(backup?.verify ? { recheckBackup: backup.verify } : {}) };
   } catch (err) {
     await log.close().catch(() => undefined);
     throw err;
   }
-  return { identity, log };
 }
 
 function createApi(

@@ -82,3 +82,17 @@ export class ServiceSet {
     return failed;
   }
 }
+
+/** One piece of work begun once the instance serves (READY does not wait for it) and awaited by the shutdown. */
+export function backgroundService(name: string, work: () => Promise<void>): Service {
+  let running: Promise<void> | undefined;
+  return {
+    name,
+    start() {
+      running = work();
+    },
+    async stop() {
+      await running;
+    },
+  };
+}

@@ -5,11 +5,11 @@
 // `cp …/hub.db.bak ~/.syncro/hub.db` always restores the most complete good copy. Pruning never removes the
 // newest generation or the copy holding the most records. Every file here is 0600 in a 0700 directory.
 
-import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { FRESH_STARTUP_BACKUP, GENERATION, generationName, STARTUP_BACKUP } from '../store/backup-names.js';
-import { inspectStoreFile } from '../store/inspect.js';
+import { inspectStore, inspectStoreFile, readable } from '../store/inspect.js';
 import { snapshotStore } from '../store/snapshot.js';
 import { bestOf, removeLeftovers, scanBackups, startupKind } from './backup-catalog.js';
 
@@ -21,6 +21,12 @@ interface StartupBackupOptions {
   /** Generations beyond this many, or older than maxAgeDays, are pruned — never the newest, never the best. */
   keepGenerations?: number;
   maxAgeDays?: number;
+  /**
+   * Skip the snapshot when hub.db.bak already holds exactly this store (same schema, same last sequence, same
+   * record there): the copy is then re-checked with quick_check by `verify`, after READY, and replaced by a
+   * fresh snapshot if that fails — so READY does not wait for a copy that would be identical.
+   */
+  skipUnchanged?: boolean;
 }
 
 interface StartupBackupResult {
@@ -33,6 +39,8 @@ interface StartupBackupResult {
   pruned: string[];
   /** Temporary files of an earlier, interrupted backup that were removed. */
   leftovers: string[];
+  /** Set when the snapshot was skipped (the store is unchanged since hub.db.bak): re-checks hub.db.bak, never throws. */
+  verify?: () => Promise<void>;
 }
 
 export async function startupBackup(o: StartupBackupOptions): Promise<StartupBackupResult | undefined> {
@@ -45,6 +53,15 @@ export async function startupBackup(o: StartupBackupOptions): Promise<StartupBac
   tightenModes(o.dir, log);
 
   const target = join(o.dir, STARTUP_BACKUP);
+  if (o.skipUnchanged) {
+    const same = await unchangedSince(o.storePath, target);
+    if (same) {
+      const pruned = await pruneGenerations(o.dir, now(), o.keepGenerations ?? 10, o.maxAgeDays ?? 30);
+      for (const p of pruned) log.info({ file: p }, 'pruned an old backup generation');
+      log.info({ records: same.records, sequence: same.records, path: target }, `startup backup not needed: ${target} already holds this store's ${same.records} records (same last record); it is re-checked with quick_check after start-up`);
+      return { path: target, records: same.records, durationMs: 0, generation: null, pruned, leftovers: leftovers.map((l) => l.file), verify: () => recheck(o, target) };
+    }
+  }
   const fresh = join(o.dir, FRESH_STARTUP_BACKUP);
   const snap = await snapshotStore(o.storePath, fresh);
   if (!snap.ok) {
@@ -70,6 +87,36 @@ export async function startupBackup(o: StartupBackupOptions): Promise<StartupBac
   const path = generation ?? target;
   log.info({ records: snap.records, bytes: snap.bytes, duration_ms: snap.durationMs, path }, 'startup backup written and verified');
   return { path, records: snap.records, durationMs: snap.durationMs, generation, pruned, leftovers: leftovers.map((l) => l.file) };
+}
+
+/** The last record of a store file (schema version, highest sequence, its id, the instance), read-only and without quick_check. */
+async function tipOf(path: string): Promise<{ key: string; records: number } | undefined> {
+  if (!existsSync(path)) return undefined;
+  const s = await inspectStore(path, { read: async (db, found) => (await db.get<{ id: string }>('SELECT id FROM records WHERE sequence = ?', [found.records]))?.id });
+  return readable(s) && s.records > 0 && s.extra !== undefined ? { key: `${s.schemaVersion}:${s.records}:${s.extra}:${s.instanceDid ?? ''}`, records: s.records } : undefined;
+}
+
+async function unchangedSince(storePath: string, backup: string): Promise<{ records: number } | undefined> {
+  const [store, bak] = await Promise.all([tipOf(storePath), tipOf(backup)]);
+  return store && bak && store.key === bak.key ? { records: store.records } : undefined;
+}
+
+/** After a skipped snapshot: hub.db.bak must still pass quick_check, or a fresh startup backup replaces it. */
+async function recheck(o: StartupBackupOptions, target: string): Promise<void> {
+  try {
+    const v = await inspectStoreFile(target);
+    if (v.ok) {
+      // It is as good as a snapshot taken now: its time says so (spl doctor reads the age of hub.db.bak).
+      const at = new Date((o.now ?? Date.now)());
+      utimesSync(target, at, at);
+      o.logger.info({ records: v.records, path: target }, `${target} re-checked: quick_check ok, ${v.records} records`);
+      return;
+    }
+    o.logger.warn({ problems: v.problems.slice(0, 3), path: target }, `${target} failed quick_check after start-up; taking a fresh startup backup`);
+    await startupBackup({ ...o, skipUnchanged: false });
+  } catch (err) {
+    o.logger.warn({ error: (err as Error).message, path: target }, `could not re-check ${target}: ${(err as Error).message}`);
+  }
 }
 
 function uniqueGeneration(dir: string, at: number): string {

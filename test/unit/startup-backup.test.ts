@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync, copyFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync, writeSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -129,4 +129,39 @@ t.test('generations are pruned by count and age, never the newest', async (t) =>
   const all = await startupBackup({ storePath: s.store, dir: s.backups, logger: s.logger, now: () => now + 365 * 86_400_000, maxAgeDays: 1 });
   t.equal(all!.pruned.length, 1, 'everything is old now, but the newest generation survives');
   t.same(readdirSync(s.backups).filter((n) => n !== 'hub.db.bak').length, 1);
+});
+
+t.test('an unchanged store skips the snapshot; hub.db.bak is re-checked after start-up and replaced if it fails', async (t) => {
+  const s = setup(t);
+  await writeRecords(s.store, 2000);
+  const first = await startupBackup({ storePath: s.store, dir: s.backups, logger: s.logger, skipUnchanged: true });
+  t.equal(first!.verify, undefined, 'no hub.db.bak yet: the snapshot is taken');
+  const bak = join(s.backups, 'hub.db.bak');
+  const inode = statSync(bak).ino;
+
+  const later = Date.now() + 40 * 86_400_000;
+  const again = await startupBackup({ storePath: s.store, dir: s.backups, logger: s.logger, skipUnchanged: true, now: () => later });
+  t.equal(statSync(bak).ino, inode, 'unchanged store: hub.db.bak is not rewritten');
+  t.match(again, { records: 2000, generation: null, durationMs: 0 });
+  t.ok(s.lines.some((l) => /startup backup not needed: .*hub\.db\.bak already holds this store's 2000 records/.test(String(l.msg))));
+  await again!.verify!();
+  t.ok(s.lines.some((l) => /re-checked: quick_check ok, 2000 records/.test(String(l.msg))), 'the re-check after start-up passes');
+  t.equal(Math.round(statSync(bak).mtimeMs / 1000), Math.round(later / 1000), 'and its time is the re-check\'s, so its age (spl doctor) says when it was last known good');
+
+  // One more record: the snapshot is taken again.
+  await writeRecords(s.store, 1);
+  const grown = await startupBackup({ storePath: s.store, dir: s.backups, logger: s.logger, skipUnchanged: true });
+  t.equal(grown!.verify, undefined);
+  t.match(await inspectStoreFile(bak), { ok: true, records: 2001 });
+
+  // hub.db.bak damaged in the middle, its last record still readable: skipped at start, caught by the re-check.
+  const size = statSync(bak).size;
+  const fd = openSync(bak, 'r+');
+  writeSync(fd, Buffer.alloc(4096, 0x5a), 0, 4096, Math.floor(size / 4096 / 2) * 4096);
+  closeSync(fd);
+  const damaged = await startupBackup({ storePath: s.store, dir: s.backups, logger: s.logger, skipUnchanged: true });
+  t.type(damaged!.verify, 'function', 'the damage is not on the path to the last record: skipped at start');
+  await damaged!.verify!();
+  t.ok(s.lines.some((l) => l.level === 40 && /failed quick_check after start-up; taking a fresh startup backup/.test(String(l.msg))), 'a WARN names it');
+  t.match(await inspectStoreFile(bak), { ok: true, records: 2001 }, 'and a fresh snapshot replaced it');
 });
