@@ -45,17 +45,18 @@ const bodyArb = fc.oneof(
   fc.record({ task: fc.constant(true), alias: fc.constantFrom('SUB-1', 'SUB-2'), fanout: fc.record({ parent: fc.constantFrom(...THREADS.slice(3)), index: fc.nat(1) }) }),
 );
 
-/** LEARNs that count only on their own thread: rules and toggles, adapters, freezes, the fleet registry. */
+/** Records a fold counts only on their own thread or act: rules and toggles, adapters, freezes, the fleet registry (LEARNs), assignments (DO). */
 const placedArb = fc.oneof(
   fc.record({ thread: fc.constant(ENGINE_CONFIG_THREAD), body: fc.record({ topic: fc.constantFrom('routing_rule', 'permission_rule', 'permissions_enabled'), name: fc.constantFrom('a', 'b'), enabled: fc.boolean(), priority: fc.nat(9), expression: fc.constant('true') }) }),
   fc.record({ thread: fc.constant(ENGINE_CONFIG_THREAD), body: fc.record({ topic: fc.constant(ADAPTER_TOPIC), did: fc.constantFrom('did:sync:agent:claude', 'did:sync:agent:x'), family: fc.constant('exec'), command: fc.constant('true'), removed: fc.boolean() }) }),
   fc.record({ thread: fc.constant(FLEET_CONTROL_THREAD), body: fc.record({ topic: fc.constant(FREEZE_TOPIC), namespace: fc.constantFrom('payments', 'code'), level: fc.constantFrom('soft', 'hard'), active: fc.boolean(), grace_secs: fc.nat(60), emergency: fc.boolean() }) }),
   fc.record({ thread: fc.constant(REGISTRY_THREAD), body: fc.record({ topic: fc.constant(REGISTRY_TOPIC), did: fc.constantFrom(...WORKERS), state: fc.constantFrom('joined', 'left') }) }),
+  fc.record({ thread: fc.constantFrom(...THREADS.slice(3)), act: fc.constant('DO'), body: fc.record({ kind: fc.constant(ASSIGN_KIND), worker: fc.constantFrom(...WORKERS), alias: fc.constant('TASK-1') }) }),
 );
 
 const draftArb = fc.oneof(
   { weight: 4, arbitrary: fc.record({ thread: fc.constantFrom(...THREADS, ...SUBS), actor: fc.constantFrom(...ACTORS), act: fc.constantFrom('INTEND', 'DO', 'KNOW', 'LEARN'), body: bodyArb }) },
-  { weight: 1, arbitrary: fc.tuple(placedArb, fc.constantFrom(...ACTORS)).map(([p, actor]) => ({ thread: p.thread, actor, act: 'LEARN', body: p.body })) },
+  { weight: 1, arbitrary: fc.tuple(placedArb, fc.constantFrom(...ACTORS)).map(([p, actor]) => ({ thread: p.thread, actor, act: 'act' in p ? p.act : 'LEARN', body: p.body })) },
 );
 
 function tmp(t: Test): string {
