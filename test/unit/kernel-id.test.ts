@@ -102,3 +102,27 @@ t.test('property: non-ASCII and control characters round-trip', async (t) => {
   );
   t.pass('300 random values survive canonical encoding and parsing unchanged');
 });
+
+/** The plain form of the canonical encoding, without its fast paths: keys always sorted by code point, every string escaped by replace. */
+function referenceCanonical(v: unknown): string {
+  if (typeof v === 'string') return '"' + v.replace(/["\\\u0000-\u001f]/g, (c) => JSON.stringify(c).slice(1, -1).replace(/\\u00([0-9A-F]{2})/g, (_m, h: string) => `\\u00${h.toLowerCase()}`)) + '"';
+  if (v === null || typeof v !== 'object') return canonicalJson(v);
+  if (Array.isArray(v)) return '[' + v.map(referenceCanonical).join(',') + ']';
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort((a, b) => {
+    const ca = [...a].map((c) => c.codePointAt(0)!);
+    const cb = [...b].map((c) => c.codePointAt(0)!);
+    for (let i = 0; i < Math.min(ca.length, cb.length); i++) if (ca[i] !== cb[i]) return ca[i]! - cb[i]!;
+    return ca.length - cb.length;
+  });
+  return '{' + keys.map((k) => referenceCanonical(k) + ':' + referenceCanonical(o[k])).join(',') + '}';
+}
+
+t.test('property: the fast paths (no escaping needed, no surrogate in the keys) give the plain encoding', async (t) => {
+  const keyArb = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.constantFrom('\uFFFF', '\u{1F600}', '\uE000', '\uD83D', 'a"b', 'tab\t'));
+  const valueArb = fc.letrec((tie) => ({
+    v: fc.oneof({ depthSize: 'small' }, fc.string({ unit: 'binary' }), fc.integer(), fc.boolean(), fc.constant(null), fc.array(tie('v'), { maxLength: 3 }), fc.dictionary(keyArb, tie('v'), { maxKeys: 4 })),
+  })).v;
+  fc.assert(fc.property(valueArb, (v) => canonicalJson(v) === referenceCanonical(v)), { numRuns: 1000 });
+  t.pass('1000 random values, keys and strings across all of Unicode including lone surrogates');
+});
