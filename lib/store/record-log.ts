@@ -41,10 +41,16 @@ function insertSql(n: number): string {
 
 interface RecordLogOptions extends OpenStoreOptions {
   now?: () => number;
+  /** (thread, actor) heads kept in memory (default 50,000); the rest are read from the store when needed. */
+  headsCached?: number;
 }
 
 export class RecordLog {
-  /** Highest clock per (thread, actor), keyed `thread\0actor`: the clock rules are decided in memory. */
+  /**
+   * Highest clock per (thread, actor), keyed `thread\0actor`, for the pairs written lately (NO_HEAD: none yet):
+   * a cache of the store, which holds every head. A group's missing pairs are read in one query before it is
+   * sealed, so memory follows the working set, not the number of threads ever written.
+   */
   private readonly heads = new Map<string, number>();
   private nextSequence = 1;
   private queue: Pending[] = [];
@@ -58,6 +64,7 @@ export class RecordLog {
     private readonly writer: Database,
     private readonly reader: Database,
     private readonly now: () => number,
+    private readonly headsCached: number = HEADS_CACHED,
   ) {}
 
   static async open(path: string, opts: RecordLogOptions = {}): Promise<RecordLog> {
@@ -69,7 +76,7 @@ export class RecordLog {
       await writer.close();
       throw err;
     }
-    const log = new RecordLog(path, writer, reader, opts.now ?? Date.now);
+    const log = new RecordLog(path, writer, reader, opts.now ?? Date.now, opts.headsCached);
     try {
       await log.loadHeads();
     } catch (err) {
@@ -80,12 +87,13 @@ export class RecordLog {
   }
 
   private async loadHeads(): Promise<void> {
-    const rows = await this.reader.all<{ thread: string; actor: string; clock: number }>(
-      `SELECT thread, actor, max(clock) AS clock FROM records GROUP BY thread, actor`,
-    );
-    for (const r of rows) this.heads.set(headKey(r.thread, r.actor), r.clock);
     const max = await this.reader.get<{ s: number | null }>(`SELECT max(sequence) AS s FROM records`);
     this.nextSequence = (max?.s ?? 0) + 1;
+  }
+
+  /** (thread, actor) heads held in memory now. */
+  get cachedHeads(): number {
+    return this.heads.size;
   }
 
   /** Records committed so far. Sequences are dense, so this is the last sequence. */
@@ -138,8 +146,52 @@ export class RecordLog {
     }
   }
 
+  /**
+   * The heads of every (thread, actor) pair in the group: from the cache, and the rest from the store, a few
+   * hundred per query. Kept for the group itself, so the cache's evictions cannot lose one mid-group.
+   */
+  private async headsOf(group: Pending[]): Promise<Map<string, number>> {
+    const known = new Map<string, number>();
+    const missing = new Map<string, [string, string]>();
+    for (const p of group) {
+      for (const d of p.drafts) {
+        if (typeof d.thread !== 'string' || typeof d.actor !== 'string') continue;
+        const key = headKey(d.thread, d.actor);
+        const cached = this.heads.get(key);
+        if (cached !== undefined) known.set(key, cached);
+        else missing.set(key, [d.thread, d.actor]);
+      }
+    }
+    const pairs = [...missing];
+    for (let i = 0; i < pairs.length; i += HEADS_PER_QUERY) {
+      const chunk = pairs.slice(i, i + HEADS_PER_QUERY);
+      const sql = chunk.map(() => 'SELECT (SELECT max(clock) FROM records WHERE thread = ? AND actor = ?) AS clock').join(' UNION ALL ');
+      const rows = await this.reader.all<{ clock: number | null }>(sql, chunk.flatMap(([, pair]) => pair));
+      chunk.forEach(([key], j) => known.set(key, rows[j]?.clock ?? NO_HEAD));
+    }
+    return known;
+  }
+
+  private cacheHead(key: string, clock: number): void {
+    this.heads.delete(key); // re-inserted last: the Map's order is the order of last write
+    this.heads.set(key, clock);
+    if (this.heads.size > this.headsCached) {
+      for (const k of this.heads.keys()) {
+        this.heads.delete(k);
+        if (this.heads.size <= this.headsCached * 0.9) break;
+      }
+    }
+  }
+
   private async commitGroup(group: Pending[]): Promise<void> {
-    const tx: GroupDraft = { heads: new Map(), inFlight: new Map() };
+    let known: Map<string, number>;
+    try {
+      known = await this.headsOf(group);
+    } catch (err) {
+      for (const p of group) p.reject(this.commitFailure(err));
+      return;
+    }
+    const tx: GroupDraft = { heads: new Map(), inFlight: new Map(), known };
     const accepted: Array<{ p: Pending; outcomes: Outcome[] }> = [];
     for (const p of group) {
       try {
@@ -159,7 +211,8 @@ export class RecordLog {
         return;
       }
       this.nextSequence = next;
-      for (const [k, v] of tx.heads) this.heads.set(k, v);
+      for (const [k, v] of known) if (!tx.heads.has(k)) this.cacheHead(k, v);
+      for (const [k, v] of tx.heads) this.cacheHead(k, v);
       this.notify(rows);
     }
     for (const a of accepted) {
@@ -172,13 +225,14 @@ export class RecordLog {
    * passes, so a refused batch leaves no clock or id behind for the appends after it.
    */
   private async sealAll(drafts: Pending['drafts'], tx: GroupDraft): Promise<Outcome[]> {
-    const own: GroupDraft = { heads: new Map(), inFlight: new Map() };
+    const own: GroupDraft = { heads: new Map(), inFlight: new Map(), known: tx.known };
     const outcomes: Outcome[] = [];
     for (let i = 0; i < drafts.length; i++) {
       const d = drafts[i]!;
       const where = drafts.length > 1 ? `records[${i}].` : '';
       const key = headKey(d.thread, d.actor);
-      const head = own.heads.get(key) ?? tx.heads.get(key) ?? this.heads.get(key);
+      const stored = tx.known.get(key);
+      const head = own.heads.get(key) ?? tx.heads.get(key) ?? (stored === NO_HEAD ? undefined : stored);
       outcomes.push(d.clock === undefined || head === undefined || d.clock > head ? sealNext(d, head, where, own) : await this.sealRepeat(d, d.clock, head, where, own, tx));
     }
     for (const [k, v] of own.heads) tx.heads.set(k, v);
@@ -338,6 +392,8 @@ type Outcome = { record: SplRecord; created: boolean; existing?: StoredRecord };
 /** Heads and records a transaction (or one append within it) will add, before they are committed. */
 interface GroupDraft {
   heads: Map<string, number>;
+  /** The stored heads of the group's pairs (NO_HEAD: none), read before sealing. */
+  known: Map<string, number>;
   inFlight: Map<string, SplRecord>;
 }
 
@@ -365,6 +421,12 @@ function numberRows(accepted: ReadonlyArray<{ outcomes: Outcome[] }>, first: num
   }
   return { rows, byId, next: sequence };
 }
+
+/** A cached head meaning: the pair has written nothing yet. */
+const NO_HEAD = -1;
+/** (thread, actor) heads kept in memory; the rest are read from the store's (thread, actor, clock) index when needed. */
+const HEADS_CACHED = 50_000;
+const HEADS_PER_QUERY = 200;
 
 function headKey(thread: string, actor: string): string {
   return thread + '\0' + actor;

@@ -208,3 +208,31 @@ t.test('prepared INSERTs are kept per group size, the least recently used droppe
   t.teardown(() => again.close());
   t.equal(again.recordCount, n, 'every record is in the store after close and reopen');
 });
+
+t.test('heads are a cache of the store: past its size, clocks and the 409 rules still come out of the store', async (t) => {
+  const path = tmpStore(t);
+  const threads = Array.from({ length: 12 }, (_, i) => 'th_' + (i + 1).toString(16).padStart(64, '0'));
+  let log = await RecordLog.open(path, { create: true, headsCached: 4 });
+  for (const thread of threads) await log.append([draft({ thread, body: { n: 0 } }), draft({ thread, body: { n: 1 } })]);
+  t.ok(log.cachedHeads <= 4, `the cache holds at most 4 heads (${log.cachedHeads}) for 12 written`);
+  // The first thread's head was evicted long ago: the next clock still follows the store's.
+  const [next] = await log.append([draft({ thread: threads[0], body: { n: 2 } })]);
+  t.equal(next!.record.clock, 2, 'the next clock after an evicted head of 1');
+  await log.append([draft({ thread: threads[5], body: { n: 9 } })]);
+  await t.rejects(log.append([draft({ thread: threads[1], clock: 1, body: { n: 'other' } })]), { code: 'CLOCK_CONFLICT' }, 'a different record at a stored clock is refused');
+  await t.rejects(log.append([draft({ thread: threads[2], clock: 0, body: { n: 'other' } })]), { code: 'CLOCK_CONFLICT' });
+  const [again] = await log.append([draft({ thread: threads[3], clock: 1, body: { n: 1 } })]);
+  t.equal(again!.created, false, 'the same record at its clock is a repeat, not a conflict');
+  // One group with more pairs than the cache holds: every one gets its right clock.
+  const many = await log.append(threads.map((thread, i) => draft({ thread, body: { n: 'many', i } })));
+  t.same(many.map((o) => o.record.clock), threads.map((_, i) => (i === 0 ? 3 : i === 5 ? 3 : 2)), 'each thread\'s next clock, in one group');
+  await log.close();
+  // A reopened store starts with no heads in memory and reads them as needed.
+  log = await RecordLog.open(path, { headsCached: 4 });
+  t.teardown(() => log.close());
+  t.equal(log.cachedHeads, 0, 'nothing is read at open');
+  const [after] = await log.append([draft({ thread: threads[7], body: { n: 'after' } })]);
+  t.equal(after!.record.clock, 3);
+  const [fresh] = await log.append([draft({ thread: 'th_' + 'f'.repeat(64), body: {} })]);
+  t.equal(fresh!.record.clock, 0, 'a thread never written starts at 0');
+});
