@@ -14,12 +14,14 @@ import type { Fold } from './fold.js';
 import { Reactors, type ReactorHandler, type ReactorStats } from './reactor.js';
 import { celEngine, type CelContext } from './cel.js';
 import { ENGINE_CONFIG_THREAD, engineConfigFold, type Rule, type RuleTopic } from './folds/engine-config.js';
-import { threadStateFold } from './folds/thread-state.js';
 import { trustFold } from './folds/trust.js';
 import { tasksFold } from './folds/tasks.js';
 
-/** The folds every instance hosts: engine configuration, thread state, trust, tasks (rules and CEL read them). */
-export const CORE_FOLDS: ReadonlyArray<Fold<unknown>> = [engineConfigFold, threadStateFold, trustFold, tasksFold] as ReadonlyArray<Fold<unknown>>;
+/**
+ * The folds every instance hosts: engine configuration, trust, tasks (rules and CEL read them). Thread state is
+ * not among them: it is derived from a thread's records when asked for (folds/thread-state.ts).
+ */
+export const CORE_FOLDS: ReadonlyArray<Fold<unknown>> = [engineConfigFold, trustFold, tasksFold] as ReadonlyArray<Fold<unknown>>;
 
 /** The CEL context a rule topic's expressions are evaluated in. */
 export function ruleContext(topic: RuleTopic): CelContext {
@@ -175,9 +177,5 @@ export class Engine {
   /** Folds that threw on a record (reported by /health and spl doctor). */
   brokenFolds(): FoldHealth[] {
     return this.host.broken();
-  }
-
-  get threadCount(): number {
-    return this.state(threadStateFold).size;
   }
 }

@@ -374,3 +374,12 @@ export interface FleetFreezeView {
   since_ms: number;
   source: 'local' | 'coordinator';
 }
+
+/** A thread in GET /v1/threads: most recently written first. */
+export interface ThreadSummary {
+  thread: string;
+  records: number;
+  first_sequence: number;
+  last_sequence: number;
+  last_written_at: string;
+}

@@ -8,7 +8,8 @@ import { sealRecord } from '../kernel/id.js';
 import type { RecordDraft, SplRecord, StoredRecord } from '../kernel/record.js';
 import { Database, isDiskFull } from './database.js';
 import { openStore, type OpenStoreOptions } from './open.js';
-import { RECORD_COLUMNS, rowToRecord, scanPaged, type RecordRow } from './rows.js';
+import type { ThreadSummary } from '../kernel/wire.js';
+import { RECORD_COLUMNS, rowToRecord, scanPaged, scanWhere, type RecordRow } from './rows.js';
 import { getMeta, setMeta } from './schema.js';
 
 interface AppendOutcome {
@@ -52,6 +53,9 @@ export class RecordLog {
    * sealed, so memory follows the working set, not the number of threads ever written.
    */
   private readonly heads = new Map<string, number>();
+  /** Threads known to hold records, the ones written or read lately (a bounded cache of the store). */
+  private readonly knownThreads = new Map<string, true>();
+  private threadTotal = 0;
   private nextSequence = 1;
   private queue: Pending[] = [];
   private flushScheduled = false;
@@ -87,8 +91,55 @@ export class RecordLog {
   }
 
   private async loadHeads(): Promise<void> {
+    const threads = await this.reader.get<{ n: number }>(`SELECT count(DISTINCT thread) AS n FROM records`);
+    this.threadTotal = threads?.n ?? 0;
     const max = await this.reader.get<{ s: number | null }>(`SELECT max(sequence) AS s FROM records`);
     this.nextSequence = (max?.s ?? 0) + 1;
+  }
+
+  /** Threads holding at least one record. */
+  get threadCount(): number {
+    return this.threadTotal;
+  }
+
+  /** Whether any record is on `thread`. */
+  async threadExists(thread: string): Promise<boolean> {
+    if (this.knownThreads.has(thread)) return true;
+    const row = await this.reader.get<{ found: number }>('SELECT EXISTS (SELECT 1 FROM records WHERE thread = ?) AS found', [thread]);
+    return row?.found === 1;
+  }
+
+  /** Every record on `thread`, in store order, a page at a time. */
+  scanThread(thread: string, onRecord: (r: StoredRecord) => void): Promise<number> {
+    return scanWhere(this.reader, { thread }, onRecord);
+  }
+
+  /**
+   * Threads, most recently written first: the newest records are walked back until `offset + limit` distinct
+   * threads are found, then each is summed up from the (thread, sequence) index.
+   */
+  async recentThreads(limit: number, offset = 0): Promise<ThreadSummary[]> {
+    const order: string[] = [];
+    const seen = new Set<string>();
+    let before = this.nextSequence;
+    while (order.length < offset + limit) {
+      const rows = await this.reader.all<{ thread: string; sequence: number }>('SELECT thread, sequence FROM records WHERE sequence < ? ORDER BY sequence DESC LIMIT ?', [before, RECENT_PAGE]);
+      for (const r of rows) {
+        if (seen.has(r.thread)) continue;
+        seen.add(r.thread);
+        order.push(r.thread);
+        if (order.length === offset + limit) break;
+      }
+      if (rows.length < RECENT_PAGE) break;
+      before = rows[rows.length - 1]!.sequence;
+    }
+    return Promise.all(order.slice(offset).map((thread) => this.threadSummary(thread)));
+  }
+
+  private async threadSummary(thread: string): Promise<ThreadSummary> {
+    const row = await this.reader.get<{ records: number; first: number; last: number }>('SELECT count(*) AS records, min(sequence) AS first, max(sequence) AS last FROM records WHERE thread = ?', [thread]);
+    const at = await this.reader.get<{ created_at: number }>('SELECT created_at FROM records WHERE sequence = ?', [row!.last]);
+    return { thread, records: row!.records, first_sequence: row!.first, last_sequence: row!.last, last_written_at: new Date(at!.created_at).toISOString() };
   }
 
   /** (thread, actor) heads held in memory now. */
@@ -150,9 +201,10 @@ export class RecordLog {
    * The heads of every (thread, actor) pair in the group: from the cache, and the rest from the store, a few
    * hundred per query. Kept for the group itself, so the cache's evictions cannot lose one mid-group.
    */
-  private async headsOf(group: Pending[]): Promise<Map<string, number>> {
+  private async headsOf(group: Pending[]): Promise<{ known: Map<string, number>; newThreads: Set<string> }> {
     const known = new Map<string, number>();
     const missing = new Map<string, [string, string]>();
+    const unsure = new Set<string>();
     for (const p of group) {
       for (const d of p.drafts) {
         if (typeof d.thread !== 'string' || typeof d.actor !== 'string') continue;
@@ -160,8 +212,10 @@ export class RecordLog {
         const cached = this.heads.get(key);
         if (cached !== undefined) known.set(key, cached);
         else missing.set(key, [d.thread, d.actor]);
+        if (!this.knownThreads.has(d.thread)) unsure.add(d.thread);
       }
     }
+    const newThreads = await this.absentThreads([...unsure]);
     const pairs = [...missing];
     for (let i = 0; i < pairs.length; i += HEADS_PER_QUERY) {
       const chunk = pairs.slice(i, i + HEADS_PER_QUERY);
@@ -169,7 +223,30 @@ export class RecordLog {
       const rows = await this.reader.all<{ clock: number | null }>(sql, chunk.flatMap(([, pair]) => pair));
       chunk.forEach(([key], j) => known.set(key, rows[j]?.clock ?? NO_HEAD));
     }
-    return known;
+    return { known, newThreads };
+  }
+
+  /** Of these threads, the ones that hold no record yet; the others are remembered as known. */
+  private async absentThreads(threads: string[]): Promise<Set<string>> {
+    const absent = new Set<string>();
+    for (let i = 0; i < threads.length; i += HEADS_PER_QUERY) {
+      const chunk = threads.slice(i, i + HEADS_PER_QUERY);
+      const sql = chunk.map(() => 'SELECT EXISTS (SELECT 1 FROM records WHERE thread = ?) AS found').join(' UNION ALL ');
+      const rows = await this.reader.all<{ found: number }>(sql, chunk);
+      chunk.forEach((thread, j) => (rows[j]?.found === 1 ? this.rememberThread(thread) : absent.add(thread)));
+    }
+    return absent;
+  }
+
+  private rememberThread(thread: string): void {
+    this.knownThreads.delete(thread);
+    this.knownThreads.set(thread, true);
+    if (this.knownThreads.size > this.headsCached) {
+      for (const k of this.knownThreads.keys()) {
+        this.knownThreads.delete(k);
+        if (this.knownThreads.size <= this.headsCached * 0.9) break;
+      }
+    }
   }
 
   private cacheHead(key: string, clock: number): void {
@@ -185,8 +262,9 @@ export class RecordLog {
 
   private async commitGroup(group: Pending[]): Promise<void> {
     let known: Map<string, number>;
+    let newThreads: Set<string>;
     try {
-      known = await this.headsOf(group);
+      ({ known, newThreads } = await this.headsOf(group));
     } catch (err) {
       for (const p of group) p.reject(this.commitFailure(err));
       return;
@@ -212,6 +290,10 @@ export class RecordLog {
       }
       this.nextSequence = next;
       for (const [k, v] of known) if (!tx.heads.has(k)) this.cacheHead(k, v);
+      for (const r of rows) {
+        if (newThreads.delete(r.thread)) this.threadTotal++;
+        this.rememberThread(r.thread);
+      }
       for (const [k, v] of tx.heads) this.cacheHead(k, v);
       this.notify(rows);
     }
@@ -427,6 +509,9 @@ const NO_HEAD = -1;
 /** (thread, actor) heads kept in memory; the rest are read from the store's (thread, actor, clock) index when needed. */
 const HEADS_CACHED = 50_000;
 const HEADS_PER_QUERY = 200;
+/** Records read per step when walking back for the most recently written threads. */
+const RECENT_PAGE = 2000;
+
 
 function headKey(thread: string, actor: string): string {
   return thread + '\0' + actor;

@@ -3,7 +3,7 @@
 // or unacknowledged records; stores that differ). Ratios are measured within this run against a baseline
 // run on the same machine at the same time, never against hard-coded throughput numbers.
 //
-//   node test/bench/run.js [http-ingest] [batch-ingest] [permission-ingest] [backup-under-load] [cel-budget] [cli-startup] [startup] [task-list] [dispatch-overhead] [fleet-heartbeats]   run only the named benchmarks
+//   node test/bench/run.js [http-ingest] [batch-ingest] [permission-ingest] [backup-under-load] [cel-budget] [cli-startup] [startup] [task-list] [dispatch-overhead] [fleet-heartbeats] [spl-stop] [memory-soak]   run only the named benchmarks
 
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -18,9 +18,10 @@ import { taskList } from './task-list.js';
 import { dispatchOverhead } from './dispatch-overhead.js';
 import { fleetHeartbeats } from './fleet-heartbeats.js';
 import { splStop } from './spl-stop.js';
+import { memorySoak } from './memory-soak.js';
 import { fmt } from './lib.js';
 
-const BENCHES = { 'http-ingest': httpIngest, 'batch-ingest': batchIngest, 'permission-ingest': permissionIngest, 'backup-under-load': backupUnderLoad, 'cel-budget': celBudget, 'cli-startup': cliStartup, startup, 'task-list': taskList, 'dispatch-overhead': dispatchOverhead, 'fleet-heartbeats': fleetHeartbeats, 'spl-stop': splStop };
+const BENCHES = { 'http-ingest': httpIngest, 'batch-ingest': batchIngest, 'permission-ingest': permissionIngest, 'backup-under-load': backupUnderLoad, 'cel-budget': celBudget, 'cli-startup': cliStartup, startup, 'task-list': taskList, 'dispatch-overhead': dispatchOverhead, 'fleet-heartbeats': fleetHeartbeats, 'spl-stop': splStop, 'memory-soak': memorySoak };
 
 const wanted = process.argv.slice(2);
 for (const w of wanted) {

@@ -83,9 +83,9 @@ t.test('sizes: each fold\'s entries, for the memory report', async (t) => {
   const log = await RecordLog.open(tmp(t), { create: true });
   t.teardown(() => log.close());
   const host = new FoldHost(CORE_FOLDS);
-  t.equal(host.sizes().thread_state, 0);
-  const outcomes = await log.append([0, 1, 2].map((i) => validateRecord({ thread: THREADS[i], actor: ACTORS[0], act: 'DO', body: {} })));
+  t.equal(host.sizes().engine_config, 0);
+  const outcomes = await log.append(['a', 'b', 'c'].map((name) => validateRecord({ thread: THREADS[0], actor: ACTORS[2], act: 'LEARN', body: { topic: 'routing_rule', name, enabled: true, priority: 1 } })));
   host.apply(outcomes.map((o) => o.record));
-  t.equal(host.sizes().thread_state, 3, 'three threads: three entries in the thread-state fold');
+  t.equal(host.sizes().engine_config, 3, 'three rules: three entries in the engine-config fold');
   t.same(Object.keys(host.sizes()).sort(), CORE_FOLDS.map((f) => f.name).sort(), 'one figure per fold');
 });

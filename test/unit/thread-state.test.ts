@@ -1,5 +1,10 @@
 import t from 'tap';
-import { threadList, threadState, threadStateFold } from '../../lib/engine/folds/thread-state.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { deriveThreadState, threadState, threadStateFold } from '../../lib/engine/folds/thread-state.js';
+import { RecordLog } from '../../lib/store/record-log.js';
+import { validateRecord } from '../../lib/kernel/record.js';
 import type { StoredRecord } from '../../lib/kernel/record.js';
 
 let seq = 0;
@@ -34,9 +39,32 @@ t.test('a fulfilment written before its INTEND still counts once the INTEND arri
   t.equal(threadState(s, 'th_x')!.status, 'fulfilled');
 });
 
-t.test('thread list: most recently written first, with paging', async (t) => {
-  const s = fold([rec({ thread: 'th_a' }), rec({ thread: 'th_b' }), rec({ thread: 'th_a' }), rec({ thread: 'th_c' })]);
-  t.same(threadList(s, 10).map((x) => x.thread), ['th_c', 'th_a', 'th_b']);
-  t.same(threadList(s, 1, 1).map((x) => x.thread), ['th_a']);
-  t.equal(threadList(s, 10)[1]!.records, 2);
+t.test('thread list from the store: most recently written first, with paging; count and existence', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'spl-threads-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const th = (c: string) => 'th_' + c.repeat(64);
+  let log = await RecordLog.open(join(dir, 'hub.db'), { create: true, headsCached: 2 });
+  const put = (thread: string) => log.append([validateRecord({ thread, actor: 'did:sync:user:a', act: 'DO', body: { n: Math.random() } })]);
+  for (const c of ['a', 'b', 'a', 'c']) await put(th(c));
+  t.same((await log.recentThreads(10)).map((x) => x.thread), [th('c'), th('a'), th('b')]);
+  t.same((await log.recentThreads(1, 1)).map((x) => x.thread), [th('a')]);
+  t.match((await log.recentThreads(10))[1], { records: 2, first_sequence: 1, last_sequence: 3, last_written_at: String });
+  t.same(await log.recentThreads(5, 3), [], 'past the end: nothing');
+  t.equal(log.threadCount, 3);
+  // More threads than the cache holds, some written again, in one group and across groups.
+  await Promise.all([put(th('d')), put(th('e')), put(th('b')), put(th('d'))]);
+  t.equal(log.threadCount, 5, 'a thread is counted once, whether or not it is cached');
+  t.ok(await log.threadExists(th('a')), 'an evicted thread still exists');
+  t.notOk(await log.threadExists(th('9')));
+  await log.close();
+  log = await RecordLog.open(join(dir, 'hub.db'), { headsCached: 2 });
+  t.teardown(() => log.close());
+  t.equal(log.threadCount, 5, 'the count is the store\'s after a restart');
+  await put(th('a'));
+  await put(th('f'));
+  t.equal(log.threadCount, 6);
+  t.same((await log.recentThreads(3)).map((x) => x.thread), [th('f'), th('a'), th('d')]);
+  const state = await deriveThreadState((thread, on) => log.scanThread(thread, on), th('a'));
+  t.match(state, { thread: th('a'), records: 3, status: 'open' });
+  t.equal(await deriveThreadState((thread, on) => log.scanThread(thread, on), th('9')), undefined);
 });

@@ -2,7 +2,8 @@
 
 import type { Sade } from 'sade';
 import type { StoredRecord } from '../../kernel/record.js';
-import type { ThreadState, ThreadSummary } from '../../engine/folds/thread-state.js';
+import type { ThreadState } from '../../engine/folds/thread-state.js';
+import type { ThreadSummary } from '../../kernel/wire.js';
 import { commandContext, type GlobalFlags } from '../context.js';
 import { bodySummary, printFields, printJson, printTable } from '../output.js';
 

@@ -1,5 +1,6 @@
-// Thread state, folded incrementally per thread: record count, participants, actor clocks and status.
-// Status: `cancelled` once a record cancels the thread's opening INTEND, `fulfilled` once every INTEND on the
+// Thread state, derived on demand from the thread's records (the store's (thread, sequence) index): record
+// count, participants, actor clocks and status. Nothing per thread is kept in memory, so memory follows the
+// working set, not the number of threads ever written. Status: `cancelled` once a record cancels the thread's opening INTEND, `fulfilled` once every INTEND on the
 // thread is fulfilled (by a record whose body.fulfills names it), otherwise `open`.
 
 import type { StoredRecord } from '../../kernel/record.js';
@@ -35,6 +36,7 @@ interface Work {
 
 type ThreadsState = Map<string, Work>;
 
+/** The reducer over one thread's records (or several threads', keyed by thread), in store order. */
 export const threadStateFold: Fold<ThreadsState> = {
   name: 'thread_state',
   init: () => new Map(),
@@ -80,18 +82,9 @@ export function threadState(state: ThreadsState, thread: string): ThreadState | 
   };
 }
 
-export interface ThreadSummary {
-  thread: string;
-  records: number;
-  first_sequence: number;
-  last_sequence: number;
-  last_written_at: string;
-}
-
-/** Threads, most recently written first. */
-export function threadList(state: ThreadsState, limit: number, offset = 0): ThreadSummary[] {
-  return [...state.entries()]
-    .sort((a, b) => b[1].last - a[1].last)
-    .slice(offset, offset + limit)
-    .map(([thread, w]) => ({ thread, records: w.records, first_sequence: w.first, last_sequence: w.last, last_written_at: w.lastAt }));
+/** A thread's state from its records, read through `scan` (RecordLog.scanThread); undefined when it has none. */
+export async function deriveThreadState(scan: (thread: string, onRecord: (r: StoredRecord) => void) => Promise<number>, thread: string): Promise<ThreadState | undefined> {
+  const state = threadStateFold.init();
+  await scan(thread, (r) => threadStateFold.apply(state, r));
+  return threadState(state, thread);
 }

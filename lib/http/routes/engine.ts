@@ -28,7 +28,7 @@ export function engineRoutes(api: Routes, deps: ApiDeps): void {
   function variables(context: CelContext, actor: string, record: CelRecordInput | null, extra: Record<string, unknown> = {}): Record<string, unknown> & { actor: string } {
     if (context === 'permission') return { actor, record, resource: extra.resource ?? 'record_read', method: String(extra.method ?? 'GET'), path: String(extra.path ?? '/') };
     if (context === 'routing') return { actor, record: record ?? {} };
-    return { actor, record, records: deps.log.recordCount, threads: deps.engine.threadCount };
+    return { actor, record, records: deps.log.recordCount, threads: deps.log.threadCount };
   }
 
   function trustAt(at: number): (a: string, d: string) => number {
@@ -81,7 +81,7 @@ export function engineRoutes(api: Routes, deps: ApiDeps): void {
     });
     const status = checks.length === 0 ? 'no_rules' : checks.every((c) => c.ok) ? 'ok' : 'failing';
     ctx.body = {
-      object: 'engine_health', status, records: deps.log.recordCount, threads: deps.engine.threadCount, checks,
+      object: 'engine_health', status, records: deps.log.recordCount, threads: deps.log.threadCount, checks,
       // Stored rules stopped by their evaluation budget since start-up (spl doctor reports these).
       rules_over_budget: ruleBudgetTally.report(),
     };

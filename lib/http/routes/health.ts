@@ -13,7 +13,7 @@ export function healthRoutes(api: Routes, deps: ApiDeps): void {
       status: phase === 'serving' ? 'ok' : phase,
       version: deps.instance.version,
       records: deps.log.recordCount,
-      threads: deps.engine.threadCount,
+      threads: deps.log.threadCount,
       instance_did: deps.instance.did,
       uptime_secs: Math.floor((now() - deps.instance.startedAt) / 1000),
       ...(deps.instance.logDropped ? { log: logState(deps.instance.logDropped()) } : {}),

@@ -23,7 +23,7 @@ export function instanceRoutes(api: Routes, deps: ApiDeps): void {
       uptime_secs: Math.floor((now() - i.startedAt) / 1000),
       started_at: new Date(i.startedAt).toISOString(),
       records: deps.log.recordCount,
-      threads: deps.engine.threadCount,
+      threads: deps.log.threadCount,
       home: i.home,
       store: i.storePath,
       bind: i.bind,
