@@ -203,39 +203,34 @@ export class RecordLog {
    */
   private async headsOf(group: Pending[]): Promise<{ known: Map<string, number>; newThreads: Set<string> }> {
     const known = new Map<string, number>();
-    const missing = new Map<string, [string, string]>();
-    const unsure = new Set<string>();
+    const ask = new Map<string, [string, string]>();
     for (const p of group) {
       for (const d of p.drafts) {
         if (typeof d.thread !== 'string' || typeof d.actor !== 'string') continue;
         const key = headKey(d.thread, d.actor);
         const cached = this.heads.get(key);
         if (cached !== undefined) known.set(key, cached);
-        else missing.set(key, [d.thread, d.actor]);
-        if (!this.knownThreads.has(d.thread)) unsure.add(d.thread);
+        // Not cached, or cached as none on a thread not known to exist: the store says both at once.
+        if (cached === undefined || (cached === NO_HEAD && !this.knownThreads.has(d.thread))) ask.set(key, [d.thread, d.actor]);
+        else if (cached !== NO_HEAD) this.rememberThread(d.thread);
       }
     }
-    const newThreads = await this.absentThreads([...unsure]);
-    const pairs = [...missing];
+    const newThreads = new Set<string>();
+    const pairs = [...ask];
     for (let i = 0; i < pairs.length; i += HEADS_PER_QUERY) {
       const chunk = pairs.slice(i, i + HEADS_PER_QUERY);
-      const sql = chunk.map(() => 'SELECT (SELECT max(clock) FROM records WHERE thread = ? AND actor = ?) AS clock').join(' UNION ALL ');
-      const rows = await this.reader.all<{ clock: number | null }>(sql, chunk.flatMap(([, pair]) => pair));
-      chunk.forEach(([key], j) => known.set(key, rows[j]?.clock ?? NO_HEAD));
+      // One statement per chunk: each pair's head and whether its thread holds any record, both index seeks.
+      const sql = `WITH q(t, a) AS (VALUES ${chunk.map(() => '(?, ?)').join(', ')}) SELECT q.t AS thread, q.a AS actor, (SELECT max(clock) FROM records WHERE thread = q.t AND actor = q.a) AS clock, EXISTS (SELECT 1 FROM records WHERE thread = q.t) AS found FROM q`;
+      const rows = await this.reader.all<{ thread: string; actor: string; clock: number | null; found: number }>(sql, chunk.flatMap(([, pair]) => pair));
+      if (rows.length !== chunk.length) throw new Error(`the store answered ${rows.length} heads for ${chunk.length} (thread, actor) pairs`);
+      for (const row of rows) {
+        known.set(headKey(row.thread, row.actor), row.clock ?? NO_HEAD);
+        if (row.found === 1) this.rememberThread(row.thread);
+        else newThreads.add(row.thread);
+      }
     }
+    for (const t of newThreads) if (this.knownThreads.has(t)) newThreads.delete(t); // another pair showed it exists
     return { known, newThreads };
-  }
-
-  /** Of these threads, the ones that hold no record yet; the others are remembered as known. */
-  private async absentThreads(threads: string[]): Promise<Set<string>> {
-    const absent = new Set<string>();
-    for (let i = 0; i < threads.length; i += HEADS_PER_QUERY) {
-      const chunk = threads.slice(i, i + HEADS_PER_QUERY);
-      const sql = chunk.map(() => 'SELECT EXISTS (SELECT 1 FROM records WHERE thread = ?) AS found').join(' UNION ALL ');
-      const rows = await this.reader.all<{ found: number }>(sql, chunk);
-      chunk.forEach((thread, j) => (rows[j]?.found === 1 ? this.rememberThread(thread) : absent.add(thread)));
-    }
-    return absent;
   }
 
   private rememberThread(thread: string): void {
@@ -508,7 +503,7 @@ function numberRows(accepted: ReadonlyArray<{ outcomes: Outcome[] }>, first: num
 const NO_HEAD = -1;
 /** (thread, actor) heads kept in memory; the rest are read from the store's (thread, actor, clock) index when needed. */
 const HEADS_CACHED = 50_000;
-const HEADS_PER_QUERY = 200;
+const HEADS_PER_QUERY = 1000;
 /** Records read per step when walking back for the most recently written threads. */
 const RECENT_PAGE = 2000;
 
