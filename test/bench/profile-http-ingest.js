@@ -35,13 +35,19 @@ function shares(profile) {
   for (const s of profile.samples) counts.set(s, (counts.get(s) ?? 0) + 1);
   const total = profile.samples.length;
   const out = new Map(CATEGORIES.map(([name]) => [name, 0]));
+  const others = new Map();
   for (const [id, c] of counts) {
     if (c === 0) continue;
     const f = byId.get(id).callFrame;
     const [name] = CATEGORIES.find(([, match]) => match(f));
     out.set(name, out.get(name) + c);
+    if (name === 'other') {
+      const k = `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/(node_modules|dist)\//, '$1/')}`;
+      others.set(k, (others.get(k) ?? 0) + c);
+    }
   }
-  return { total, rows: [...out].filter(([, c]) => c > 0).sort((a, b) => b[1] - a[1]).map(([name, c]) => [name, c / total]) };
+  const topOther = [...others].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, c]) => [k, c / total]);
+  return { total, topOther, rows: [...out].filter(([, c]) => c > 0).sort((a, b) => b[1] - a[1]).map(([name, c]) => [name, c / total]) };
 }
 
 const h = await makeHome('spl-prof-');
@@ -56,9 +62,11 @@ try {
   await new Promise((res) => child.on('exit', res));
 }
 const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-const { total, rows } = shares(JSON.parse(readFileSync(join(dir, file), 'utf8')));
+const { total, rows, topOther } = shares(JSON.parse(readFileSync(join(dir, file), 'utf8')));
 const busy = rows.filter(([n]) => n !== 'idle').reduce((a, [, s]) => a + s, 0);
 console.log(`${total} samples; main thread busy ${(busy * 100).toFixed(1)}%`);
 console.log('part'.padEnd(44) + 'of all   of busy');
 for (const [name, s] of rows) console.log(`${name.padEnd(44)}${(s * 100).toFixed(1).padStart(5)}%  ${name === 'idle' ? '' : ((s / busy) * 100).toFixed(1).padStart(6) + '%'}`);
 h.cleanup();
+console.log('largest in "other":');
+for (const [k, v] of topOther) console.log(`  ${(v * 100).toFixed(2).padStart(5)}%  ${k}`);
