@@ -60,8 +60,12 @@ async function deriveState(host: FoldHost, log: RecordLog, foldLog: Logger, now:
       if (at !== header.record || first !== header.first) {
         why = { reason: `the fold checkpoint ${cp.path} covers records 1..${header.sequence} of another store or history (the store holds ${log.recordCount})`, warn: false };
       } else {
-        await host.resume(log, { payload, sequence: header.sequence, record: header.record, first: header.first }, now);
-        from = header.sequence;
+        try {
+          await host.resume(log, { payload, sequence: header.sequence, record: header.record, first: header.first }, now);
+          from = header.sequence;
+        } catch (err) {
+          why = { reason: `the fold checkpoint ${cp.path} could not be loaded: ${(err as Error).message}`, warn: true };
+        }
       }
     }
   }

@@ -196,6 +196,12 @@ t.test('a checkpoint that does not belong is not used: the start-up rebuilds in 
   const other = await storeWith(join(dir, 'other.db'), 5, THREADS[5]);
   t.teardown(() => other.close());
   t.match((await startOn(other, ck)).line, { full: true, why: /another store or history/ }, 'another store of the same length');
+  // A header that matches but a payload without every fold's state (written by hand, or a bug): not used either.
+  const folds = [...CORE_FOLDS, ...INSTANCE_FOLDS];
+  await writeCheckpointFile(join(dir, 'partial.folds'), encodeCheckpoint({ code: '1.0.0', folds: fingerprints(folds), sequence: 5, record: (await log.idAt(5))!, first: (await log.idAt(1))!, written_at: new Date(0).toISOString() }, { states: {}, faults: {} }));
+  const partial = await startOn(log, join(dir, 'partial.folds'));
+  t.match(partial.line, { full: true, records: 5, why: /could not be loaded: the checkpoint lacks fold/ }, 'a payload missing a fold');
+  t.ok(partial.lines.some((l) => l.level === 40), 'and that is a WARN');
   // And the good one still loads.
   copyFileSync(ck, join(dir, 'again.folds'));
   t.match((await startOn(log, join(dir, 'again.folds'))).line, { from_checkpoint: 5, replayed: 0 });
