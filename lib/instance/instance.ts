@@ -168,7 +168,7 @@ function writePidFileOver(paths: HomePaths, logger: Logger): void {
 }
 
 /** The store guard, the identity, the store (quick_check), and the startup backup. */
-async function openStore(opts: StartOptions, logger: Logger, now: () => number, progress: (step: string) => void): Promise<{ identity: { did: string }; log: RecordLog; recheckBackup?: () => Promise<void> }> {
+async function openStore(opts: StartOptions, logger: Logger, now: () => number, progress: (step: string) => void): Promise<{ identity: { did: string }; log: RecordLog; recheckBackup?: (signal?: AbortSignal) => Promise<void> }> {
   const { paths, config } = opts;
   const env = opts.env ?? process.env;
   // Never start empty over good data: decided before the identity is created (its key is part of the evidence).

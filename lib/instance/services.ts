@@ -83,15 +83,20 @@ export class ServiceSet {
   }
 }
 
-/** One piece of work begun once the instance serves (READY does not wait for it) and awaited by the shutdown. */
-export function backgroundService(name: string, work: () => Promise<void>): Service {
+/**
+ * One piece of work begun once the instance serves (READY does not wait for it). The shutdown aborts its signal
+ * and waits for it to end.
+ */
+export function backgroundService(name: string, work: (signal: AbortSignal) => Promise<void>): Service {
+  const abort = new AbortController();
   let running: Promise<void> | undefined;
   return {
     name,
     start() {
-      running = work();
+      running = work(abort.signal);
     },
     async stop() {
+      abort.abort();
       await running;
     },
   };

@@ -39,8 +39,11 @@ interface StartupBackupResult {
   pruned: string[];
   /** Temporary files of an earlier, interrupted backup that were removed. */
   leftovers: string[];
-  /** Set when the snapshot was skipped (the store is unchanged since hub.db.bak): re-checks hub.db.bak, never throws. */
-  verify?: () => Promise<void>;
+  /**
+   * Set when the snapshot was skipped (the store is unchanged since hub.db.bak): re-checks hub.db.bak, never
+   * throws. Aborting `signal` (a shutdown) interrupts the check; the next start checks again.
+   */
+  verify?: (signal?: AbortSignal) => Promise<void>;
 }
 
 export async function startupBackup(o: StartupBackupOptions): Promise<StartupBackupResult | undefined> {
@@ -59,7 +62,7 @@ export async function startupBackup(o: StartupBackupOptions): Promise<StartupBac
       const pruned = await pruneGenerations(o.dir, now(), o.keepGenerations ?? 10, o.maxAgeDays ?? 30);
       for (const p of pruned) log.info({ file: p }, 'pruned an old backup generation');
       log.info({ records: same.records, sequence: same.records, path: target }, `startup backup not needed: ${target} already holds this store's ${same.records} records (same last record); it is re-checked with quick_check after start-up`);
-      return { path: target, records: same.records, durationMs: 0, generation: null, pruned, leftovers: leftovers.map((l) => l.file), verify: () => recheck(o, target) };
+      return { path: target, records: same.records, durationMs: 0, generation: null, pruned, leftovers: leftovers.map((l) => l.file), verify: (signal) => recheck(o, target, signal) };
     }
   }
   const fresh = join(o.dir, FRESH_STARTUP_BACKUP);
@@ -102,9 +105,13 @@ async function unchangedSince(storePath: string, backup: string): Promise<{ reco
 }
 
 /** After a skipped snapshot: hub.db.bak must still pass quick_check, or a fresh startup backup replaces it. */
-async function recheck(o: StartupBackupOptions, target: string): Promise<void> {
+async function recheck(o: StartupBackupOptions, target: string, signal?: AbortSignal): Promise<void> {
   try {
-    const v = await inspectStoreFile(target);
+    const v = await inspectStoreFile(target, signal);
+    if (signal?.aborted) {
+      o.logger.info({ path: target }, `the re-check of ${target} was interrupted by the shutdown; the next start checks it again`);
+      return;
+    }
     if (v.ok) {
       // It is as good as a snapshot taken now: its time says so (spl doctor reads the age of hub.db.bak).
       const at = new Date((o.now ?? Date.now)());

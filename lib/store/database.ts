@@ -112,6 +112,11 @@ export class Database {
     return new Promise((resolve, reject) => this.db.exec(sql, (err) => (err ? reject(err) : resolve())));
   }
 
+  /** Makes the statement running now fail with SQLITE_INTERRUPT (a long quick_check the caller no longer needs). */
+  interrupt(): void {
+    this.db.interrupt();
+  }
+
   async close(): Promise<void> {
     const kept = [...this.statements.values()];
     this.statements.clear();

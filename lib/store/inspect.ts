@@ -45,6 +45,8 @@ interface InspectOptions<T> {
   /** Read the schema version and nothing more (records stay 0): what `spl version` reports, at the least cost. */
   schemaOnly?: boolean;
   busyTimeoutMs?: number;
+  /** Aborting it interrupts what runs on the file (the file is then reported unreadable: nothing is known). */
+  signal?: AbortSignal;
   /** Further reads on the open read-only connection of a sound store; the result comes back as `extra`. */
   read?: (db: Database, found: StoreInspection) => Promise<T>;
 }
@@ -64,11 +66,15 @@ export async function inspectStore<T = never>(path: string, opts: InspectOptions
   } catch (err) {
     return failed(path, bytes, err);
   }
+  const interrupt = (): void => db.interrupt();
+  opts.signal?.addEventListener('abort', interrupt, { once: true });
   try {
+    if (opts.signal?.aborted) throw new Error('interrupted before it began');
     return await inspectOpen(db, path, bytes, opts);
   } catch (err) {
     return failed(path, bytes, err);
   } finally {
+    opts.signal?.removeEventListener('abort', interrupt);
     await db.close().catch(() => undefined);
   }
 }
@@ -113,7 +119,7 @@ export interface BackupInspection {
 }
 
 /** Opens a backup (or any store file) read-only and reports whether it is sound and how many records it holds. */
-export async function inspectStoreFile(path: string): Promise<BackupInspection> {
-  const s = await inspectStore(path, { verify: true });
+export async function inspectStoreFile(path: string, signal?: AbortSignal): Promise<BackupInspection> {
+  const s = await inspectStore(path, { verify: true, ...(signal ? { signal } : {}) });
   return { ok: readable(s), records: s.records, schemaVersion: s.schemaVersion, bytes: s.bytes, problems: s.problems };
 }

@@ -148,6 +148,14 @@ t.test('an unchanged store skips the snapshot; hub.db.bak is re-checked after st
   t.ok(s.lines.some((l) => /re-checked: quick_check ok, 2000 records/.test(String(l.msg))), 'the re-check after start-up passes');
   t.equal(Math.round(statSync(bak).mtimeMs / 1000), Math.round(later / 1000), 'and its time is the re-check\'s, so its age (spl doctor) says when it was last known good');
 
+  // A shutdown during the re-check interrupts it: nothing is replaced, the next start checks again.
+  const skipped = await startupBackup({ storePath: s.store, dir: s.backups, logger: s.logger, skipUnchanged: true });
+  const aborted = new AbortController();
+  aborted.abort();
+  await skipped!.verify!(aborted.signal);
+  t.ok(s.lines.some((l) => /re-check of .*hub\.db\.bak was interrupted by the shutdown/.test(String(l.msg))), 'an interrupted re-check says so');
+  t.equal(statSync(bak).ino, inode, 'and replaces nothing');
+
   // One more record: the snapshot is taken again.
   await writeRecords(s.store, 1);
   const grown = await startupBackup({ storePath: s.store, dir: s.backups, logger: s.logger, skipUnchanged: true });
