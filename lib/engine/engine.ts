@@ -53,7 +53,7 @@ async function deriveState(host: FoldHost, log: RecordLog, foldLog: Logger, now:
   else if (cp) {
     const got = readCheckpoint(cp.path, cp.code, host.folds);
     if (got === undefined) why = { reason: 'there is no fold checkpoint yet', warn: false };
-    else if (!got.ok) why = { reason: `the fold checkpoint ${cp.path} is not used: ${got.reason}`, warn: got.reason.includes('sha256') || got.reason.includes('cannot be read') || got.reason.includes('not JSON') };
+    else if (!got.ok) why = { reason: `the fold checkpoint ${cp.path} is not used: ${got.reason}`, warn: got.damaged };
     else {
       const { header, payload } = got;
       const [at, first] = await Promise.all([log.idAt(header.sequence), log.idAt(1)]);

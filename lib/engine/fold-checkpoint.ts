@@ -56,7 +56,8 @@ export function encodeCheckpoint(h: Omit<CheckpointHeader, 'format' | 'sha256' |
   return Buffer.concat([Buffer.from(JSON.stringify(header) + '\n'), body]);
 }
 
-export type Decoded = { ok: true; header: CheckpointHeader; payload: CheckpointPayload } | { ok: false; reason: string };
+/** `damaged`: the file itself is bad (unreadable, a broken header or payload), not merely from another binary or fold version. */
+export type Decoded = { ok: true; header: CheckpointHeader; payload: CheckpointPayload } | { ok: false; reason: string; damaged: boolean };
 
 /** Reads and checks a checkpoint file against the binary and its folds (the store is checked by the caller). */
 export function readCheckpoint(path: string, code: string, folds: ReadonlyArray<Fold<unknown>>): Decoded | undefined {
@@ -65,25 +66,25 @@ export function readCheckpoint(path: string, code: string, folds: ReadonlyArray<
     raw = readFileSync(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    return { ok: false, reason: `it cannot be read: ${(err as Error).message}` };
+    return { ok: false, reason: `it cannot be read: ${(err as Error).message}`, damaged: true };
   }
   const nl = raw.indexOf(0x0a);
   let header: CheckpointHeader;
   try {
     header = JSON.parse(raw.subarray(0, nl < 0 ? raw.length : nl).toString('utf8')) as CheckpointHeader;
   } catch {
-    return { ok: false, reason: 'its header is not JSON' };
+    return { ok: false, reason: 'its header is not JSON', damaged: true };
   }
   const problem = headerProblem(header, code, folds);
-  if (problem) return { ok: false, reason: problem };
+  if (problem) return { ok: false, reason: problem, damaged: false };
   const body = raw.subarray(nl + 1);
   if (body.length !== header.bytes || createHash('sha256').update(body).digest('hex') !== header.sha256) {
-    return { ok: false, reason: `its payload fails its sha256 (${body.length} of ${header.bytes} bytes)` };
+    return { ok: false, reason: `its payload fails its sha256 (${body.length} of ${header.bytes} bytes)`, damaged: true };
   }
   try {
     return { ok: true, header, payload: deserialize(body) as CheckpointPayload };
   } catch (err) {
-    return { ok: false, reason: `its payload cannot be read: ${(err as Error).message}` };
+    return { ok: false, reason: `its payload cannot be read: ${(err as Error).message}`, damaged: true };
   }
 }
 
