@@ -9,6 +9,7 @@ import { configCheck } from './config-file.js';
 import { diskCheck } from './disk.js';
 import { dispatchCheck } from './dispatch.js';
 import { engineConfigCheck } from './engine-config.js';
+import { foldCheckpointCheck } from './fold-checkpoint.js';
 import { healthCheck } from './health.js';
 import { homeCheck } from './home.js';
 import { memoryCheck } from './memory.js';
@@ -32,6 +33,7 @@ const CHECKS: ReadonlyArray<Check> = [
   healthCheck,
   authCheck,
   storeCheck,
+  foldCheckpointCheck,
   engineConfigCheck,
   permissionsCheck,
   taskContentCheck,

@@ -24,7 +24,7 @@ interface Report {
   checks: Row[];
 }
 
-const CHECK_IDS = ['home', 'config', 'pidfile', 'port', 'socket', 'health', 'auth', 'store', 'engine-config', 'permissions', 'task-content', 'dispatch', 'backups', 'offsite-backup', 'secrets', 'disk', 'memory', 'systemd'];
+const CHECK_IDS = ['home', 'config', 'pidfile', 'port', 'socket', 'health', 'auth', 'store', 'folds', 'engine-config', 'permissions', 'task-content', 'dispatch', 'backups', 'offsite-backup', 'secrets', 'disk', 'memory', 'systemd'];
 
 /** A temporary home whose backups also stay inside the temporary directory. */
 async function home(): Promise<Home> {
@@ -91,6 +91,9 @@ t.test('a healthy running instance: every check reports, one row each, and the e
   t.match(row(report, 'health').summary, /ok, spl \d+\.\d+\.\d+, 4 records, 4 threads/);
   t.match(row(report, 'store').summary, /^hub\.db: quick_check ok, schema 1, 4 records, 4 threads/);
   t.match(row(report, 'engine-config').summary, /1 record on th_engine_config/);
+  // Started on an empty store: the checkpoint is written at shutdown and on the service's cadence (30 s ticks).
+  t.equal(row(report, 'folds').status, 'ok');
+  t.match(row(report, 'folds').summary, /^(no fold checkpoint yet: the next start rebuilds every fold from all 4 records|hub\.db\.folds: covers \d of 4 records)/);
   // Taken at start-up, before the records above: present, and the newer records are reported, not warned about.
   t.equal(row(report, 'backups').status, 'ok');
   t.match(row(report, 'backups').summary, /hub\.db\.bak: 0 records.*4 records written since it was taken/);
@@ -111,6 +114,30 @@ t.test('a healthy running instance: every check reports, one row each, and the e
   t.match(human.stdout, new RegExp(`${h.home.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .* — \\d+ ok, \\d+ warn, \\d+ fail, \\d+ skipped\\n$`));
   const viaGlobal = await runSpl(['doctor', '-o', 'json', '--port', String(h.port)], h.env);
   t.same(JSON.parse(viaGlobal.stdout).checks.map((c: Row) => c.id), CHECK_IDS, '-o json works too');
+});
+
+t.test('the fold checkpoint: what the next start will replay, a damaged one warned about, and the file left as it is', async (t) => {
+  const h = await home();
+  t.teardown(() => h.cleanup());
+  await serve(h);
+  await postJson(h.port, '/v1/records', [DO(1), DO(2)]);
+  await stop(h); // the shutdown writes hub.db.folds
+  const path = join(h.home, 'hub.db.folds');
+  const first = await doctor(h);
+  const records = Number(/(\d+) records?/.exec(row(first.report, 'store').summary)?.[1]);
+  t.ok(records >= 2, `the store row counts the records (${records})`);
+  t.equal(row(first.report, 'folds').status, 'ok');
+  t.match(row(first.report, 'folds').summary, new RegExp(`^hub\\.db\\.folds: covers ${records} of ${records} records, written \\d+s ago; the next start replays 0 records$`));
+
+  const bytes = readFileSync(path);
+  writeFileSync(path, Buffer.concat([bytes.subarray(0, bytes.length - 1), Buffer.from([bytes[bytes.length - 1]! ^ 0xff])]), { mode: 0o600 });
+  const before = sha256(path);
+  const damaged = await doctor(h);
+  t.equal(row(damaged.report, 'folds').status, 'warn');
+  t.match(row(damaged.report, 'folds').summary, /^hub\.db\.folds is damaged \(its payload fails its sha256.*\): the next start rebuilds every fold from all \d+ records and logs a WARN/);
+  t.equal(row(damaged.report, 'folds').fix, `nothing to repair; to stop the WARN now: rm ${path}`);
+  t.ok(damaged.code !== null && damaged.code >= 1, 'a warn makes the exit code at least 1');
+  t.equal(sha256(path), before, 'doctor does not touch the checkpoint');
 });
 
 t.test('a stale PID file: warn with the rm -f fix, exit ≥ 1', async (t) => {
