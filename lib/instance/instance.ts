@@ -44,6 +44,13 @@ import type { FleetControl } from '../fleet/control.js';
 
 export { checkServeConfig, MAX_SOCKET_PATH } from './serve-config.js';
 
+/**
+ * The startup backup of a store file above this size is copied after READY, from a read snapshot taken before
+ * it: on a large store the copy takes seconds (6 s at 1M records), and READY need not wait for it. Smaller
+ * stores are copied before READY, where the copy costs less than the bookkeeping of deferring it.
+ */
+const DEFER_STARTUP_BACKUP_ABOVE = 32 * 1048576;
+
 interface StartOptions {
   paths: HomePaths;
   config: InstanceConfig;
@@ -73,6 +80,8 @@ interface StartOptions {
   services?: readonly Service[];
   /** Told each shutdown step as it begins (sd_notify STATUS= and EXTEND_TIMEOUT_USEC=). */
   stopProgress?: (step: string) => void;
+  /** Store files larger than this are copied to hub.db.bak after READY, from a snapshot held before it (tests lower it). */
+  startupBackupDeferAbove?: number;
   /** The dispatcher's memory source and timings (tests inject them). */
   dispatch?: Pick<DispatcherOptions, 'memory' | 'graceMs' | 'memoryRecheckMs'>;
 }
@@ -105,8 +114,10 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
   try {
     writePidFileOver(paths, logger);
     cleanups.push(() => removePidFile(paths.pidFile));
-    const { identity, log, recheckBackup } = await openStore(opts, logger, now, progress);
+    const { identity, log, afterReady } = await openStore(opts, logger, now, progress);
     cleanups.push(() => log.close());
+    // A deferred startup backup holds a read snapshot of the store: released (nothing copied) if the start fails.
+    if (afterReady) cleanups.push(() => afterReady.work(AbortSignal.abort()));
     progress(`rebuilding derived state from ${log.recordCount} records`);
     const engine = await Engine.start(log, opts.logger, now, [...INSTANCE_FOLDS, ...(opts.folds ?? [])], {
       path: foldCheckpointPath(config.storePath), code: splVersion(), rebuild: opts.rebuild === true,
@@ -128,7 +139,7 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
     cleanups.push(() => authGuard.close());
     progress(`binding ${bind} and ${paths.socket}`);
     const listeners = await bindListeners(app, opts, bind, cleanups);
-    const services = new ServiceSet([...(recheckBackup ? [backgroundService('startup-backup-recheck', recheckBackup)] : []), foldCheckpointService(opts.checkpointCadence), aliasMirrorService(taskFiles), ...fleet.early, dispatcher, reconciler, ...fleet.services, ...(opts.services ?? [])], opts.logger.child({ target: 'syncropel_instance::services' }));
+    const services = new ServiceSet([...(afterReady ? [backgroundService(afterReady.name, afterReady.work)] : []), foldCheckpointService(opts.checkpointCadence), aliasMirrorService(taskFiles), ...fleet.early, dispatcher, reconciler, ...fleet.services, ...(opts.services ?? [])], opts.logger.child({ target: 'syncropel_instance::services' }));
     await services.start({ did: identity.did, paths, config, log, engine, logger: opts.logger, now }, progress);
     cleanups.push(() => services.stop('start-up failed', () => undefined).then(() => undefined));
 
@@ -167,8 +178,11 @@ function writePidFileOver(paths: HomePaths, logger: Logger): void {
   writePidFile(paths.pidFile);
 }
 
+/** The startup backup's part that runs once the instance serves: the re-check of hub.db.bak, or the deferred copy. */
+type AfterReady = { name: string; work: (signal: AbortSignal) => Promise<void> };
+
 /** The store guard, the identity, the store (quick_check), and the startup backup. */
-async function openStore(opts: StartOptions, logger: Logger, now: () => number, progress: (step: string) => void): Promise<{ identity: { did: string }; log: RecordLog; recheckBackup?: (signal?: AbortSignal) => Promise<void> }> {
+async function openStore(opts: StartOptions, logger: Logger, now: () => number, progress: (step: string) => void): Promise<{ identity: { did: string }; log: RecordLog; afterReady?: AfterReady }> {
   const { paths, config } = opts;
   const env = opts.env ?? process.env;
   // Never start empty over good data: decided before the identity is created (its key is part of the evidence).
@@ -194,8 +208,12 @@ async function openStore(opts: StartOptions, logger: Logger, now: () => number, 
     if (opts.newStore && missing) await recordNewStore(log, logger, identity.did, missing, now());
     progress(`startup backup of ${log.recordCount} records`);
     const dir = startupBackupDir(paths.home, identity.did, env);
-    const backup = await startupBackup({ storePath: config.storePath, dir, logger: opts.logger.child({ target: 'syncropel_store::backup' }), now, skipUnchanged: true });
-    return { identity, log, ...(backup?.verify ? { recheckBackup: backup.verify } : {}) };
+    const backup = await startupBackup({
+      storePath: config.storePath, dir, logger: opts.logger.child({ target: 'syncropel_store::backup' }), now, skipUnchanged: true,
+      deferAbove: opts.startupBackupDeferAbove ?? DEFER_STARTUP_BACKUP_ABOVE,
+    });
+    const afterReady = backup?.verify ? { name: 'startup-backup-recheck', work: backup.verify } : backup?.deferred ? { name: 'startup-backup', work: backup.deferred } : undefined;
+    return { identity, log, ...(afterReady ? { afterReady } : {}) };
   } catch (err) {
     await log.close().catch(() => undefined);
     throw err;

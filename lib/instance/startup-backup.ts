@@ -9,8 +9,8 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, stat
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { FRESH_STARTUP_BACKUP, GENERATION, generationName, STARTUP_BACKUP } from '../store/backup-names.js';
-import { inspectStore, inspectStoreFile, readable } from '../store/inspect.js';
-import { snapshotStore } from '../store/snapshot.js';
+import { inspectStore, inspectStoreFile, readable, type BackupInspection } from '../store/inspect.js';
+import { pinStore, snapshotPinned, snapshotStore, type PinnedStore } from '../store/snapshot.js';
 import { bestOf, removeLeftovers, scanBackups, startupKind } from './backup-catalog.js';
 
 interface StartupBackupOptions {
@@ -27,6 +27,12 @@ interface StartupBackupOptions {
    * fresh snapshot if that fails — so READY does not wait for a copy that would be identical.
    */
   skipUnchanged?: boolean;
+  /**
+   * A store file larger than this many bytes is not copied before READY: a read transaction is started on it now
+   * (pinStore), and `deferred` copies exactly that snapshot once the instance serves, whatever is committed
+   * meanwhile. Unset: the copy is always taken before returning.
+   */
+  deferAbove?: number;
 }
 
 interface StartupBackupResult {
@@ -44,6 +50,12 @@ interface StartupBackupResult {
    * throws. Aborting `signal` (a shutdown) interrupts the check; the next start checks again.
    */
   verify?: (signal?: AbortSignal) => Promise<void>;
+  /**
+   * Set when the copy was deferred (deferAbove): writes the pinned snapshot, judges it against hub.db.bak as a
+   * copy taken before READY would be, and releases the pin; never throws. Aborting `signal` stops the copy
+   * between two steps and leaves hub.db.bak as it was; the next start takes it again.
+   */
+  deferred?: (signal?: AbortSignal) => Promise<void>;
 }
 
 export async function startupBackup(o: StartupBackupOptions): Promise<StartupBackupResult | undefined> {
@@ -66,7 +78,41 @@ export async function startupBackup(o: StartupBackupOptions): Promise<StartupBac
     }
   }
   const fresh = join(o.dir, FRESH_STARTUP_BACKUP);
+  if (o.deferAbove !== undefined && statSync(o.storePath).size > o.deferAbove) {
+    const pin = await pinStore(o.storePath);
+    log.info(
+      { records: pin.records, bytes: pin.bytes, path: target },
+      `startup backup of ${pin.records} records: the store as it is now is held by a read snapshot and copied to ${target} once the instance serves`,
+    );
+    return { path: target, records: pin.records, durationMs: 0, generation: null, pruned: [], leftovers: leftovers.map((l) => l.file), deferred: (signal) => copyPinned(o, pin, target, signal) };
+  }
   const snap = await snapshotStore(o.storePath, fresh);
+  return place(o, snap, target, leftovers.map((l) => l.file));
+}
+
+/** The deferred startup backup: the pinned snapshot written, verified and put in place; the pin released. */
+async function copyPinned(o: StartupBackupOptions, pin: PinnedStore, target: string, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return pin.release(); // the start failed before the instance served: nothing to copy
+  try {
+    const snap = await snapshotPinned(pin, join(o.dir, FRESH_STARTUP_BACKUP), signal);
+    await pin.release(); // the WAL can start over again: the copy is whole
+    if (!snap) {
+      o.logger.info({ path: target }, `the startup backup was interrupted by the shutdown; ${target} is left as it was, and the next start takes it again`);
+      return;
+    }
+    await place(o, snap, target, []);
+  } catch (err) {
+    o.logger.warn({ error: (err as Error).message, path: target }, `startup backup failed: ${(err as Error).message}; ${target} is left as it was`);
+  } finally {
+    await pin.release();
+  }
+}
+
+/** A verified snapshot at hub.db.bak.new put in place: over hub.db.bak, or beside it when that holds more records. */
+async function place(o: StartupBackupOptions, snap: BackupInspection & { durationMs: number }, target: string, leftovers: string[]): Promise<StartupBackupResult | undefined> {
+  const now = o.now ?? Date.now;
+  const log = o.logger;
+  const fresh = join(o.dir, FRESH_STARTUP_BACKUP);
   if (!snap.ok) {
     log.warn({ problems: snap.problems.slice(0, 3) }, `startup backup skipped: the snapshot of ${o.storePath} failed quick_check; ${target} is left as it was`);
     return undefined;
@@ -89,7 +135,7 @@ export async function startupBackup(o: StartupBackupOptions): Promise<StartupBac
   for (const p of pruned) log.info({ file: p }, 'pruned an old backup generation');
   const path = generation ?? target;
   log.info({ records: snap.records, bytes: snap.bytes, duration_ms: snap.durationMs, path }, 'startup backup written and verified');
-  return { path, records: snap.records, durationMs: snap.durationMs, generation, pruned, leftovers: leftovers.map((l) => l.file) };
+  return { path, records: snap.records, durationMs: snap.durationMs, generation, pruned, leftovers };
 }
 
 /** The last record of a store file (schema version, highest sequence, its id, the instance), read-only and without quick_check. */
@@ -120,7 +166,7 @@ async function recheck(o: StartupBackupOptions, target: string, signal?: AbortSi
       return;
     }
     o.logger.warn({ problems: v.problems.slice(0, 3), path: target }, `${target} failed quick_check after start-up; taking a fresh startup backup`);
-    await startupBackup({ ...o, skipUnchanged: false });
+    await startupBackup({ ...o, skipUnchanged: false, deferAbove: undefined });
   } catch (err) {
     o.logger.warn({ error: (err as Error).message, path: target }, `could not re-check ${target}: ${(err as Error).message}`);
   }

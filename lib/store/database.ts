@@ -108,6 +108,18 @@ export class Database {
     });
   }
 
+  /**
+   * Starts an online backup of this connection's store into the file `dest`. The copy reads through this
+   * connection: when it holds a read transaction (see snapshot.ts pinStore), every step reads that one
+   * snapshot, and writes by other connections neither show in the copy nor restart it.
+   */
+  startBackupTo(dest: string): Promise<OnlineBackup> {
+    return new Promise((resolve, reject) => {
+      const raw = this.db as unknown as { backup(file: string, destName: string, sourceName: string, fileIsDest: boolean, cb: (err: Error | null) => void): RawBackup };
+      const backup = raw.backup(dest, 'main', 'main', true, (err) => (err ? reject(err) : resolve(new OnlineBackup(backup))));
+    });
+  }
+
   exec(sql: string): Promise<void> {
     return new Promise((resolve, reject) => this.db.exec(sql, (err) => (err ? reject(err) : resolve())));
   }
@@ -148,10 +160,17 @@ interface RawBackup {
   step(pages: number, cb: (err: Error | null) => void): void;
   finish(cb?: () => void): void;
   readonly completed: boolean;
+  readonly remaining: number;
+  readonly pageCount: number;
 }
 
 class OnlineBackup {
   constructor(private readonly raw: RawBackup) {}
+
+  /** Pages of the source still to copy, and its size in pages (both known after the first step). */
+  get progress(): { remaining: number; pages: number } {
+    return { remaining: this.raw.remaining, pages: this.raw.pageCount };
+  }
 
   /** Copies up to `pages` pages (-1: all); resolves true once the copy is complete. */
   step(pages: number): Promise<boolean> {

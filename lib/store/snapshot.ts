@@ -118,6 +118,78 @@ export async function snapshotStore(storePath: string, dest: string, opts: Snaps
   return finishSnapshot(tmp, dest, started);
 }
 
+/** Pages copied per step of a pinned snapshot (16 MiB of 4 KiB pages): between two steps a shutdown can stop it. */
+const PINNED_STEP_PAGES = 4096;
+
+/** A read transaction held on a store: what a deferred snapshot copies, whatever is committed after it began. */
+export interface PinnedStore {
+  /** Records in the store as pinned (sequences are dense: the highest one). */
+  records: number;
+  bytes: number;
+  release(): Promise<void>;
+  /** The connection holding the read transaction (snapshotPinned copies through it). */
+  readonly db: Database;
+}
+
+/**
+ * Opens the store read-only and starts a read transaction on it: from then on that connection sees the store as
+ * it is now. The instance pins its store before it serves, so the startup backup can be copied after READY and
+ * still hold exactly the store it started on. While the pin is held, the WAL cannot start over (it grows with
+ * what is committed meanwhile); release() ends it.
+ */
+export async function pinStore(storePath: string): Promise<PinnedStore> {
+  assertStoreExists(storePath);
+  const db = await Database.open(storePath, { readonly: true, mustExist: true });
+  try {
+    await db.exec('BEGIN');
+    // The first read starts the read transaction (BEGIN alone takes no snapshot).
+    const row = await db.get<{ n: number | null }>('SELECT max(sequence) AS n FROM records');
+    let released = false;
+    const release = async (): Promise<void> => {
+      if (released) return;
+      released = true;
+      await db.exec('ROLLBACK').catch(() => undefined);
+      await db.close().catch(() => undefined);
+    };
+    return { records: row?.n ?? 0, bytes: statSync(storePath).size, release, db };
+  } catch (err) {
+    await db.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Copies a pinned store to `dest` a step at a time through the pinned connection, then fsyncs, verifies and
+ * renames it into place like snapshotStore. Resolves undefined when `signal` aborts between two steps (the
+ * partial copy is removed). Does not release the pin.
+ */
+export async function snapshotPinned(pin: PinnedStore, dest: string, signal?: AbortSignal): Promise<(BackupInspection & { durationMs: number }) | undefined> {
+  const started = Date.now();
+  const tmp = temporaryName(dest);
+  const removeTmp = (): void => {
+    for (const f of [tmp, `${tmp}-journal`]) rmSync(f, { force: true });
+  };
+  removeTmp();
+  createPrivateFile(tmp);
+  let complete = false;
+  try {
+    const backup = await pin.db.startBackupTo(tmp);
+    try {
+      while (!signal?.aborted && !complete) complete = await backup.step(PINNED_STEP_PAGES);
+    } finally {
+      await backup.finish();
+    }
+  } catch (err) {
+    removeTmp();
+    throw err;
+  }
+  if (!complete) {
+    removeTmp();
+    return undefined;
+  }
+  return finishSnapshot(tmp, dest, started);
+}
+
 function statOrZero(path: string): number {
   try {
     return statSync(path).size;

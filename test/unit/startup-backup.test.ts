@@ -173,3 +173,80 @@ t.test('an unchanged store skips the snapshot; hub.db.bak is re-checked after st
   t.ok(s.lines.some((l) => l.level === 40 && /failed quick_check after start-up; taking a fresh startup backup/.test(String(l.msg))), 'a WARN names it');
   t.match(await inspectStoreFile(bak), { ok: true, records: 2001 }, 'and a fresh snapshot replaced it');
 });
+
+/** Records on one thread per 100, bodies of ~1 KB: a store of tens of MiB in a few seconds. */
+async function fillLarge(path: string, n: number): Promise<void> {
+  const log = await RecordLog.open(path, { create: true });
+  const pad = 'x'.repeat(1000);
+  for (let from = 0; from < n; from += 2000) {
+    const batch = Array.from({ length: Math.min(2000, n - from) }, (_, i) => validateRecord({ thread: 'th_' + (Math.floor((from + i) / 100) + 1).toString(16).padStart(64, '0'), actor: 'did:sync:user:a', act: 'DO', body: { i: from + i, pad } }));
+    await log.append(batch);
+  }
+  await log.close();
+}
+
+t.test('a deferred startup backup copies the store as it was when it was pinned, whatever is committed before and during the copy', async (t) => {
+  const s = setup(t);
+  await fillLarge(s.store, 40_000);
+  t.ok(statSync(s.store).size > 3 * 16 * 1048576, `the store spans several copy steps (${statSync(s.store).size} bytes)`);
+  const r = await startupBackup({ storePath: s.store, dir: s.backups, logger: s.logger, deferAbove: 0 });
+  t.equal(r!.records, 40_000, 'the pinned records');
+  t.type(r!.deferred, 'function');
+  t.notOk(existsSync(join(s.backups, 'hub.db.bak')), 'nothing is copied before the deferred part runs');
+  t.match(s.lines.at(-1), { records: 40_000, msg: /startup backup of 40000 records: the store as it is now is held by a read snapshot/ });
+
+  // The instance serves and writes: before the copy starts, and while it runs.
+  const live = await RecordLog.open(s.store);
+  t.teardown(() => live.close());
+  const more = (k: number) => live.append(Array.from({ length: 500 }, (_, i) => validateRecord({ thread: 'th_' + 'e'.repeat(64), actor: 'did:sync:user:b', act: 'DO', body: { k, i } })));
+  await more(0);
+  const copying = r!.deferred!();
+  await more(1);
+  await copying;
+  t.equal(live.recordCount, 41_000);
+  t.match(await inspectStoreFile(join(s.backups, 'hub.db.bak')), { ok: true, records: 40_000 }, 'hub.db.bak holds exactly the pinned store');
+  t.match(s.lines.at(-1), { records: 40_000, msg: 'startup backup written and verified' });
+  t.same(readdirSync(s.backups), ['hub.db.bak'], 'no temporary left behind');
+  // The pin is released: a full checkpoint can now truncate the WAL (a reader holding old frames would stop it).
+  const writer = (live as unknown as { writer: { get<T>(sql: string): Promise<T> } }).writer;
+  t.match(await writer.get('PRAGMA wal_checkpoint(TRUNCATE)'), { busy: 0 }, 'no reader holds the WAL');
+});
+
+t.test('a deferred startup backup stopped by a shutdown leaves hub.db.bak as it was and no partial copy; the next start takes it again', async (t) => {
+  const s = setup(t);
+  await fillLarge(s.store, 40_000);
+  const old = await startupBackup({ storePath: s.store, dir: s.backups, logger: s.logger }); // taken before READY: no deferAbove
+  t.equal(old!.records, 40_000);
+  await writeRecords(s.store, 10);
+  const r = await startupBackup({ storePath: s.store, dir: s.backups, logger: s.logger, deferAbove: 0, skipUnchanged: true });
+  t.equal(r!.records, 40_010);
+  const ac = new AbortController();
+  // Stop as soon as the first step has written pages: the copy is then neither empty nor whole.
+  const watch = setInterval(() => {
+    const tmp = readdirSync(s.backups).find((n) => n.includes('.tmp-'));
+    if (tmp && statSync(join(s.backups, tmp)).size > 0) ac.abort();
+  }, 1);
+  await r!.deferred!(ac.signal);
+  clearInterval(watch);
+  t.ok(ac.signal.aborted, 'the shutdown came during the copy');
+  t.match(s.lines.at(-1), { msg: /the startup backup was interrupted by the shutdown; .*hub\.db\.bak is left as it was, and the next start takes it again/ });
+  t.same(readdirSync(s.backups), ['hub.db.bak'], 'the partial copy is removed');
+  t.match(await inspectStoreFile(join(s.backups, 'hub.db.bak')), { ok: true, records: 40_000 }, 'the previous good copy is untouched');
+
+  const next = await startupBackup({ storePath: s.store, dir: s.backups, logger: s.logger, deferAbove: 0, skipUnchanged: true });
+  t.equal(next!.verify, undefined, 'not taken for unchanged: hub.db.bak is behind the store');
+  await next!.deferred!();
+  t.match(await inspectStoreFile(join(s.backups, 'hub.db.bak')), { ok: true, records: 40_010 });
+});
+
+t.test('a deferred startup backup whose start failed releases its snapshot without copying', async (t) => {
+  const s = setup(t);
+  await writeRecords(s.store, 30);
+  const r = await startupBackup({ storePath: s.store, dir: s.backups, logger: s.logger, deferAbove: 0 });
+  await r!.deferred!(AbortSignal.abort());
+  t.same(readdirSync(s.backups), [], 'nothing written');
+  const live = await RecordLog.open(s.store);
+  const writer = (live as unknown as { writer: { get<T>(sql: string): Promise<T> } }).writer;
+  t.match(await writer.get('PRAGMA wal_checkpoint(TRUNCATE)'), { busy: 0 }, 'the read snapshot is released');
+  await live.close();
+});
