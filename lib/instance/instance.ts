@@ -16,6 +16,7 @@ import type { LogDropped, Phase } from '../http/context.js';
 import type { ReloadState } from '../kernel/wire.js';
 import { closeServer, createListener, listenSocket, listenTcp } from '../http/server.js';
 import { RecordLog } from '../store/record-log.js';
+import type { EarlyCheck } from '../store/early-check.js';
 import { isLoopback, type InstanceConfig } from './config-file.js';
 import { ensureHome, type HomePaths } from './home.js';
 import { ensureIdentity } from './identity.js';
@@ -80,6 +81,8 @@ interface StartOptions {
   services?: readonly Service[];
   /** Told each shutdown step as it begins (sd_notify STATUS= and EXTEND_TIMEOUT_USEC=). */
   stopProgress?: (step: string) => void;
+  /** A quick_check of the store begun while the instance's modules loaded; the open uses it if the store has not changed since. */
+  earlyCheck?: EarlyCheck;
   /** Store files larger than this are copied to hub.db.bak after READY, from a snapshot held before it (tests lower it). */
   startupBackupDeferAbove?: number;
   /** The dispatcher's memory source and timings (tests inject them). */
@@ -199,12 +202,13 @@ async function openStore(opts: StartOptions, logger: Logger, now: () => number, 
 
   const openedAt = now();
   progress(`opening the store ${config.storePath} (quick_check)`);
-  const log = await RecordLog.open(config.storePath, { create: true, now });
+  const log = await RecordLog.open(config.storePath, { create: true, now, ...(opts.earlyCheck ? { checked: opts.earlyCheck } : {}) });
   try {
     const storedDid = await log.getMeta('instance_did');
     if (storedDid === undefined) await log.setMeta('instance_did', identity.did);
     else if (storedDid !== identity.did) logger.warn({ actor: identity.did }, `store was created by ${storedDid}; this home's key is ${identity.did}`);
-    logger.info({ records: log.recordCount, duration_ms: now() - openedAt, store: config.storePath }, 'store opened, quick_check ok');
+    const checked = opts.earlyCheck?.used ? 'begun while the instance loaded' : 'at open';
+    logger.info({ records: log.recordCount, duration_ms: now() - openedAt, store: config.storePath, quick_check: checked }, 'store opened, quick_check ok');
     if (opts.newStore && missing) await recordNewStore(log, logger, identity.did, missing, now());
     progress(`startup backup of ${log.recordCount} records`);
     const dir = startupBackupDir(paths.home, identity.did, env);

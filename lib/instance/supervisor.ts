@@ -11,7 +11,9 @@ import { stdoutIsJournal } from '../systemd/journal.js';
 import { writeDefaultConfigToml, type InstanceConfig } from './config-file.js';
 import { reportToParent } from './daemon.js';
 import { ensureHome, type HomePaths } from './home.js';
-import { checkServeConfig, startInstance, type RunningInstance } from './instance.js';
+import type { RunningInstance } from './instance.js';
+import { checkServeConfig } from './serve-config.js';
+import { startEarlyCheck, type EarlyCheck } from '../store/early-check.js';
 import { createLogger, type InstanceLogger, type Logger, type StdoutMode } from './logger.js';
 import { removePidFile } from './pidfile.js';
 import type { Service } from './services.js';
@@ -36,6 +38,9 @@ export async function superviseForeground(o: SuperviseOptions): Promise<void> {
   process.umask(0o077); // the store, its WAL, logs and keys are for the service user only
   checkServeConfig(o.paths, o.config, { insecureLocalhost: o.insecureLocalhost });
   ensureHome(o.paths);
+  // The store's quick_check runs on SQLite's thread while this thread loads the instance (koa, CEL, the folds):
+  // the open uses its verdict if the store has not changed by then, and checks again if it has.
+  const early = startEarlyCheck(o.config.storePath);
   writeDefaultConfigToml(o.paths);
   const stdout: StdoutMode | undefined = o.isChild ? undefined : stdoutIsJournal(o.env) ? 'journal' : process.stdout.isTTY ? 'pretty' : 'prefixed';
   const logging = createLogger({ file: o.paths.logFile, level: o.config.logLevel, ...(stdout ? { stdout } : {}) });
@@ -51,7 +56,7 @@ export async function superviseForeground(o: SuperviseOptions): Promise<void> {
   process.on('SIGHUP', earlyHup);
   let running: RunningInstance | undefined;
   try {
-    running = await startSupervised({ o, logging, logger, notifier, reload });
+    running = await startSupervised({ o, logging, logger, notifier, reload }, early);
   } finally {
     process.off('SIGHUP', earlyHup);
   }
@@ -77,10 +82,12 @@ interface Supervision {
 }
 
 /** Starts the instance; a failure is logged, told to systemd and to a waiting parent, and then thrown or exited. */
-async function startSupervised(s: Omit<Supervision, 'running' | 'statusLine'>): Promise<RunningInstance | undefined> {
+async function startSupervised(s: Omit<Supervision, 'running' | 'statusLine'>, early?: EarlyCheck): Promise<RunningInstance | undefined> {
   const { o, logging, logger, notifier, reload } = s;
   try {
+    const { startInstance } = await import('./instance.js'); // loaded while the early quick_check runs
     return await startInstance({
+      ...(early ? { earlyCheck: early } : {}),
       paths: o.paths, config: o.config, logger: logging.root, adminActor: o.adminActor, env: o.env,
       insecureLocalhost: o.insecureLocalhost,
       newStore: o.newStore,

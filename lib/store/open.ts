@@ -4,6 +4,7 @@ import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SplError, isSplError } from '../kernel/errors.js';
 import { Database } from './database.js';
+import { earlyVerdict, type EarlyCheck } from './early-check.js';
 import { quickCheck } from './integrity.js';
 import { migrate } from './schema.js';
 
@@ -11,6 +12,8 @@ export interface OpenStoreOptions {
   /** Create the file when it does not exist (spl init, first serve). */
   create?: boolean;
   readonly?: boolean;
+  /** A quick_check of this store begun earlier (early-check.ts): its verdict is used if the files have not changed since. */
+  checked?: EarlyCheck;
 }
 
 export function corruptStoreError(path: string, detail: string, cause?: unknown): SplError {
@@ -103,7 +106,7 @@ export async function openStore(path: string, opts: OpenStoreOptions = {}): Prom
     throw corruptStoreError(path, `cannot be opened: ${(err as Error).message}`, err);
   }
   try {
-    const problems = await quickCheck(db);
+    const problems = (await earlyVerdict(opts.checked, path)) ?? (await quickCheck(db));
     if (problems.length > 0) throw corruptStoreError(path, problems.slice(0, 3).join('; '));
     if (!opts.readonly) {
       await db.get('PRAGMA journal_mode = WAL');
