@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { RecordLog } from '../store/record-log.js';
 import type { FoldHealth } from '../kernel/wire.js';
 import { FoldHost } from './fold-host.js';
-import { encodeCheckpoint, fingerprints, readCheckpoint, writeCheckpointFile } from './fold-checkpoint.js';
+import { encodeCheckpoint, fingerprints, readCheckpoint, writeCheckpointFile, type Decoded } from './fold-checkpoint.js';
 import { Permissions } from './permissions.js';
 import type { Fold } from './fold.js';
 import { Reactors, type ReactorHandler, type ReactorStats } from './reactor.js';
@@ -42,6 +42,16 @@ export interface CheckpointOptions {
   path: string;
   code: string;
   rebuild?: boolean;
+  /**
+   * The checkpoint file as readCheckpointFor read it earlier (undefined: there is none): the instance reads and
+   * decodes it while the store's quick_check still runs, instead of after the store is open.
+   */
+  preread?: Decoded | undefined;
+}
+
+/** Reads and decodes the checkpoint at cp.path for the core folds and `extraFolds`, as Engine.start would. */
+export function readCheckpointFor(cp: CheckpointOptions, extraFolds: ReadonlyArray<Fold<unknown>>): Decoded | undefined {
+  return readCheckpoint(cp.path, cp.code, [...CORE_FOLDS, ...extraFolds]);
 }
 
 /** Loads the fold checkpoint and folds in the tail, or rebuilds in full and says why; logs rebuild_from_store complete. */
@@ -51,7 +61,7 @@ async function deriveState(host: FoldHost, log: RecordLog, foldLog: Logger, now:
   let from: number | undefined;
   if (cp && cp.rebuild) why = { reason: 'a full rebuild was asked for (spl serve --rebuild)', warn: false };
   else if (cp) {
-    const got = readCheckpoint(cp.path, cp.code, host.folds);
+    const got = 'preread' in cp ? cp.preread : readCheckpoint(cp.path, cp.code, host.folds);
     if (got === undefined) why = { reason: 'there is no fold checkpoint yet', warn: false };
     else if (!got.ok) why = { reason: `the fold checkpoint ${cp.path} is not used: ${got.reason}`, warn: got.damaged };
     else {

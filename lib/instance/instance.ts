@@ -9,7 +9,7 @@ import type { Fold } from '../engine/fold.js';
 import { ENGINE_CONFIG_THREAD } from '../engine/folds/engine-config.js';
 import { validateRecord } from '../kernel/record.js';
 import { SplError, isSplError } from '../kernel/errors.js';
-import { Engine } from '../engine/engine.js';
+import { Engine, readCheckpointFor, type CheckpointOptions } from '../engine/engine.js';
 import { createApp, DEFAULT_BODY_LIMIT } from '../http/app.js';
 import { AuthGuard } from '../http/auth-guard.js';
 import type { LogDropped, Phase } from '../http/context.js';
@@ -117,14 +117,16 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
   try {
     writePidFileOver(paths, logger);
     cleanups.push(() => removePidFile(paths.pidFile));
+    const folds = [...INSTANCE_FOLDS, ...(opts.folds ?? [])];
+    const checkpoint: CheckpointOptions = { path: foldCheckpointPath(config.storePath), code: splVersion(), rebuild: opts.rebuild === true };
+    // Decoded now, while the store's quick_check (begun as the instance loaded) may still run on SQLite's thread.
+    if (!checkpoint.rebuild) checkpoint.preread = readCheckpointFor(checkpoint, folds);
     const { identity, log, afterReady } = await openStore(opts, logger, now, progress);
     cleanups.push(() => log.close());
     // A deferred startup backup holds a read snapshot of the store: released (nothing copied) if the start fails.
     if (afterReady) cleanups.push(() => afterReady.work(AbortSignal.abort()));
     progress(`rebuilding derived state from ${log.recordCount} records`);
-    const engine = await Engine.start(log, opts.logger, now, [...INSTANCE_FOLDS, ...(opts.folds ?? [])], {
-      path: foldCheckpointPath(config.storePath), code: splVersion(), rebuild: opts.rebuild === true,
-    });
+    const engine = await Engine.start(log, opts.logger, now, folds, checkpoint);
     const control = fleetControl(engine, opts.logger, now, (why) => dispatcher.interruptAll(why));
     const taskFiles = new TaskFiles(paths);
     const dispatcher = new Dispatcher({
