@@ -8,6 +8,9 @@ import { earlyVerdict, type EarlyCheck } from './early-check.js';
 import { quickCheck } from './integrity.js';
 import { migrate } from './schema.js';
 
+/** Bytes the WAL file is cut back to when it starts over (a WAL without long readers stays far below: ~4 MiB). */
+export const WAL_SIZE_LIMIT = 64 * 1048576;
+
 export interface OpenStoreOptions {
   /** Create the file when it does not exist (spl init, first serve). */
   create?: boolean;
@@ -110,8 +113,10 @@ export async function openStore(path: string, opts: OpenStoreOptions = {}): Prom
     if (problems.length > 0) throw corruptStoreError(path, problems.slice(0, 3).join('; '));
     if (!opts.readonly) {
       await db.get('PRAGMA journal_mode = WAL');
-      // A bigger page cache keeps the random id index's hot pages in memory on large stores.
-      await db.exec('PRAGMA synchronous = FULL; PRAGMA cache_size = -65536');
+      // A bigger page cache keeps the random id index's hot pages in memory on large stores. While a reader holds
+      // an old snapshot (a backup's copy) the WAL cannot start over and grows with every commit; once it does
+      // start over, SQLite cuts the file back to WAL_SIZE_LIMIT instead of keeping its largest size until shutdown.
+      await db.exec(`PRAGMA synchronous = FULL; PRAGMA cache_size = -65536; PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT}`);
       await migrate(db);
       await probeWrite(db, path);
     }

@@ -150,6 +150,33 @@ t.test('close checkpoints the WAL into the main file', async (t) => {
   t.equal(row!.n, 50);
 });
 
+t.test('a WAL grown past its limit while a reader held it is cut back once it starts over', async (t) => {
+  const path = tmpStore(t);
+  const { statSync } = await import('node:fs');
+  const { WAL_SIZE_LIMIT } = await import('../../lib/store/open.js');
+  const log = await RecordLog.open(path, { create: true });
+  t.teardown(() => log.close());
+  const reader = await Database.open(path, { readonly: true });
+  await reader.exec('BEGIN');
+  await reader.get('SELECT count(*) AS n FROM records'); // holds this snapshot: the WAL cannot start over
+  const pad = 'x'.repeat(40_000);
+  // 2,000 records of 40 KB as 40 rounds of 50 concurrent appends: many commits, as an instance under load makes.
+  const burst = async (from: number): Promise<void> => {
+    for (let round = 0; round < 40; round++) {
+      await Promise.all(Array.from({ length: 50 }, (_, i) => log.append([draft({ thread: 'th_' + (i + 1).toString(16).padStart(64, '0'), body: { i: from + round * 50 + i, pad } })])));
+    }
+  };
+  await burst(0);
+  const grown = statSync(path + '-wal').size;
+  t.ok(grown > WAL_SIZE_LIMIT, `the WAL grew past the limit while the snapshot was held (${grown} bytes)`);
+  await reader.exec('ROLLBACK');
+  await reader.close();
+  await burst(2000); // checkpoints complete now, and the WAL starts over
+  const after = statSync(path + '-wal').size;
+  t.ok(after <= WAL_SIZE_LIMIT, `cut back to at most ${WAL_SIZE_LIMIT} bytes (${after})`);
+  t.equal(log.recordCount, 4000);
+});
+
 t.test('an append made while a drain is finishing is still committed', async (t) => {
   const log = await RecordLog.open(tmpStore(t), { create: true });
   t.teardown(() => log.close());
