@@ -7,7 +7,7 @@ import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { FRESH_STARTUP_BACKUP, GENERATION, OFFHOST_STORE, STARTUP_BACKUP, temporaryOwner } from '../store/backup-names.js';
 import { inspectStore, inspectStoreFile, readable, type BackupInspection } from '../store/inspect.js';
-import { processAlive } from './pidfile.js';
+import { processExited } from './pidfile.js';
 
 type BackupKind = 'startup' | 'generation' | 'off-host';
 
@@ -96,7 +96,8 @@ export function removeLeftovers(dir: string): Array<{ file: string; bytes: numbe
   const removed: Array<{ file: string; bytes: number }> = [];
   for (const name of names) {
     const owner = temporaryOwner(name);
-    const isLeftover = name === FRESH_STARTUP_BACKUP || (owner !== undefined && owner !== process.pid && !processAlive(owner));
+    // A killed writer may linger as a zombie until init reaps it; it writes nothing more, so its files are leftovers.
+    const isLeftover = name === FRESH_STARTUP_BACKUP || (owner !== undefined && owner !== process.pid && processExited(owner));
     if (!isLeftover) continue;
     const file = join(dir, name);
     let bytes = 0;

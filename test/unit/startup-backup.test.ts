@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync, writeSync, copyFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync, writeSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -101,6 +101,32 @@ t.test('temporary files of an interrupted backup are removed at the next start; 
   t.same(readdirSync(s.backups).sort(), ['hub.db.bak', `hub.db.bak.new.tmp-${process.ppid}`, 'loose.bak'], 'a live process\'s temporary file is left alone');
   for (const n of readdirSync(s.backups)) t.equal(statSync(join(s.backups, n)).mode & 0o777, 0o600, `${n} is 0600`);
   t.equal(statSync(s.backups).mode & 0o777, 0o700, 'the directory is 0700');
+});
+
+t.test('a leftover of a killed writer that is still a zombie (not reaped yet) is removed too', async (t) => {
+  const s = setup(t);
+  await writeRecords(s.store, 3);
+  // `sleep 0` exits at once; its parent execs into `sleep 5`, which never reaps it: a zombie for five seconds.
+  const { spawn } = await import('node:child_process');
+  const sh = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  t.teardown(() => sh.kill('SIGKILL'));
+  const zombie = Number(await new Promise<string>((resolve) => sh.stdout.once('data', (d: Buffer) => resolve(d.toString().trim()))));
+  const { readFileSync } = await import('node:fs');
+  const state = () => {
+    try {
+      return readFileSync(`/proc/${zombie}/stat`, 'utf8').split(') ')[1]?.[0];
+    } catch {
+      return undefined;
+    }
+  };
+  for (let i = 0; i < 200 && state() !== 'Z'; i++) await new Promise((r) => setTimeout(r, 10));
+  t.equal(state(), 'Z', `process ${zombie} is a zombie`);
+  mkdirSync(s.backups, { recursive: true });
+  writeFileSync(join(s.backups, `hub.db.bak.new.tmp-${zombie}`), 'half a copy');
+  writeFileSync(join(s.backups, `hub.db.bak.new.tmp-${zombie}-journal`), 'j');
+  const r = await startupBackup({ storePath: s.store, dir: s.backups, logger: s.logger });
+  t.same(r!.leftovers.sort(), [`hub.db.bak.new.tmp-${zombie}`, `hub.db.bak.new.tmp-${zombie}-journal`].map((n) => join(s.backups, n)));
+  t.same(readdirSync(s.backups), ['hub.db.bak']);
 });
 
 t.test('a corrupt previous backup is replaced; a corrupt snapshot never replaces a good one', async (t) => {
