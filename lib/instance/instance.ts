@@ -124,7 +124,7 @@ export async function startInstance(opts: StartOptions): Promise<RunningInstance
     const { identity, log, afterReady } = await openStore(opts, logger, now, progress);
     cleanups.push(() => log.close());
     // A deferred startup backup holds a read snapshot of the store: released (nothing copied) if the start fails.
-    if (afterReady) cleanups.push(() => afterReady.work(AbortSignal.abort()));
+    if (afterReady?.holdsSnapshot) cleanups.push(() => afterReady.work(AbortSignal.abort()));
     progress(`rebuilding derived state from ${log.recordCount} records`);
     const engine = await Engine.start(log, opts.logger, now, folds, checkpoint);
     const control = fleetControl(engine, opts.logger, now, (why) => dispatcher.interruptAll(why));
@@ -184,7 +184,7 @@ function writePidFileOver(paths: HomePaths, logger: Logger): void {
 }
 
 /** The startup backup's part that runs once the instance serves: the re-check of hub.db.bak, or the deferred copy. */
-type AfterReady = { name: string; work: (signal: AbortSignal) => Promise<void> };
+type AfterReady = { name: string; work: (signal: AbortSignal) => Promise<void>; holdsSnapshot: boolean };
 
 /** The store guard, the identity, the store (quick_check), and the startup backup. */
 async function openStore(opts: StartOptions, logger: Logger, now: () => number, progress: (step: string) => void): Promise<{ identity: { did: string }; log: RecordLog; afterReady?: AfterReady }> {
@@ -218,7 +218,9 @@ async function openStore(opts: StartOptions, logger: Logger, now: () => number, 
       storePath: config.storePath, dir, logger: opts.logger.child({ target: 'syncropel_store::backup' }), now, skipUnchanged: true,
       deferAbove: opts.startupBackupDeferAbove ?? DEFER_STARTUP_BACKUP_ABOVE,
     });
-    const afterReady = backup?.verify ? { name: 'startup-backup-recheck', work: backup.verify } : backup?.deferred ? { name: 'startup-backup', work: backup.deferred } : undefined;
+    const afterReady = backup?.verify
+      ? { name: 'startup-backup-recheck', work: backup.verify, holdsSnapshot: false }
+      : backup?.deferred ? { name: 'startup-backup', work: backup.deferred, holdsSnapshot: true } : undefined;
     return { identity, log, ...(afterReady ? { afterReady } : {}) };
   } catch (err) {
     await log.close().catch(() => undefined);

@@ -78,3 +78,31 @@ t.test('a shutdown right after READY stops the copy or lets it finish, and eithe
   t.same(readdirSync(dir).filter((n) => n !== 'hub.db.bak'), [], 'no partial copy');
   t.match(await inspectStoreFile(join(dir, 'hub.db.bak')), { ok: true }, 'hub.db.bak is a good copy (the first start\'s, or this one)');
 });
+
+t.test('a start that fails after the snapshot was pinned releases it: nothing copied, and the WAL can be checkpointed', async (t) => {
+  const h = await makeHome();
+  t.teardown(() => h.cleanup());
+  const a = await start(h);
+  await a.instance.log.append(records(0, 30));
+  const did = a.instance.did;
+  await a.instance.stop('test');
+  a.close();
+  const { createServer } = await import('node:net');
+  const squatter = createServer();
+  await new Promise<void>((resolve) => squatter.listen(h.port, '127.0.0.1', resolve));
+  t.teardown(() => squatter.close());
+  await t.rejects(start(h, 0), { code: 'ADDRESS_IN_USE' });
+  const lines = logLines(h);
+  const pinnedAt = lines.map((l) => /^startup backup of \d+ records: the store as it is now is held by a read snapshot/.test(String(l.msg))).lastIndexOf(true);
+  t.ok(pinnedAt >= 0, 'the snapshot was pinned before the bind failed');
+  t.notOk(lines.slice(pinnedAt).some((l) => /startup backup (written|was interrupted)|re-check/.test(String(l.msg))), 'nothing copied, nothing reported as interrupted');
+  const dir = startupBackupDir(h.home, did, h.env);
+  t.same(readdirSync(dir), ['hub.db.bak'], 'no partial copy');
+  // A commit after the pin, then a full checkpoint: a snapshot still held would keep that frame from the main file.
+  const { RecordLog } = await import('../../lib/store/record-log.js');
+  const next = await RecordLog.open(join(h.home, 'hub.db'));
+  await next.append(records(100, 1));
+  const writer = (next as unknown as { writer: { get<T>(sql: string): Promise<T> } }).writer;
+  t.match(await writer.get('PRAGMA wal_checkpoint(TRUNCATE)'), { busy: 0 }, 'no reader is left holding the store');
+  await next.close();
+});
