@@ -2,8 +2,7 @@
 // records after it, or will rebuild every fold from the whole store, and why. Read-only, like every check.
 
 import { basename, dirname } from 'node:path';
-import { CORE_FOLDS } from '../engine/engine.js';
-import { readCheckpoint } from '../engine/fold-checkpoint.js';
+import { readCheckpointFor } from '../engine/engine.js';
 import { foldCheckpointPath } from '../instance/fold-checkpoints.js';
 import { INSTANCE_FOLDS } from '../instance/folds.js';
 import { splVersion } from '../instance/version.js';
@@ -18,7 +17,7 @@ export const foldCheckpointCheck: Check = {
     const path = foldCheckpointPath(view.path);
     const name = dirname(path) === ctx.paths.home ? basename(path) : path;
     const rebuild = `the next start rebuilds every fold from all ${plural(view.records, 'record')}`;
-    const got = readCheckpoint(path, splVersion(), [...CORE_FOLDS, ...INSTANCE_FOLDS]);
+    const got = readCheckpointFor({ path, code: splVersion() }, INSTANCE_FOLDS); // what spl serve would load
     if (got === undefined) {
       return ok(`no fold checkpoint yet: ${rebuild}; spl serve writes ${name} at shutdown and while serving (every 50,000 records or 15 minutes)`);
     }

@@ -102,7 +102,10 @@ async function copyPinned(o: StartupBackupOptions, pin: PinnedStore, target: str
     }
     await place(o, snap, target, []);
   } catch (err) {
-    o.logger.warn({ error: (err as Error).message, path: target }, `startup backup failed: ${(err as Error).message}; ${target} is left as it was`);
+    o.logger.warn(
+      { error: (err as Error).message, path: target },
+      `startup backup failed: ${(err as Error).message}; ${target} is left as it was and the next start takes the copy again (for a copy now: spl backup create --dest DIR)`,
+    );
   } finally {
     await pin.release();
   }

@@ -160,17 +160,10 @@ interface RawBackup {
   step(pages: number, cb: (err: Error | null) => void): void;
   finish(cb?: () => void): void;
   readonly completed: boolean;
-  readonly remaining: number;
-  readonly pageCount: number;
 }
 
 class OnlineBackup {
   constructor(private readonly raw: RawBackup) {}
-
-  /** Pages of the source still to copy, and its size in pages (both known after the first step). */
-  get progress(): { remaining: number; pages: number } {
-    return { remaining: this.raw.remaining, pages: this.raw.pageCount };
-  }
 
   /** Copies up to `pages` pages (-1: all); resolves true once the copy is complete. */
   step(pages: number): Promise<boolean> {

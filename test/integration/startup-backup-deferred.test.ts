@@ -2,7 +2,7 @@
 // (the size threshold lowered to 0 so a small store takes that path): the copy holds the store exactly as the
 // instance found it, whatever it commits meanwhile; a shutdown during the copy stops it cleanly.
 
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -30,15 +30,20 @@ async function start(h: Home, deferAbove?: number): Promise<{ instance: RunningI
 
 const logLines = (h: Home) => readFileSync(join(h.home, 'logs', 'spl.log'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 
-t.test('after READY: the copy holds the store as the instance found it, and the records written meanwhile are not in it', async (t) => {
+/** A home whose store holds `n` records besides the new-store LEARN, stopped cleanly (its startup backup taken before READY). */
+async function stoppedHome(t: Test, n: number): Promise<{ h: Home; did: string; records: number }> {
   const h = await makeHome();
   t.teardown(() => h.cleanup());
   const a = await start(h);
-  await a.instance.log.append(records(0, 50));
-  const found = a.instance.log.recordCount;
-  const did = a.instance.did;
+  await a.instance.log.append(records(0, n));
+  const seeded = { h, did: a.instance.did, records: a.instance.log.recordCount };
   await a.instance.stop('test');
   a.close();
+  return seeded;
+}
+
+t.test('after READY: the copy holds the store as the instance found it, and the records written meanwhile are not in it', async (t) => {
+  const { h, did, records: found } = await stoppedHome(t, 50);
 
   const b = await start(h, 0);
   await b.instance.log.append(records(50, 20)); // committed while the copy may still run
@@ -60,13 +65,7 @@ t.test('after READY: the copy holds the store as the instance found it, and the 
 });
 
 t.test('a shutdown right after READY stops the copy or lets it finish, and either way leaves no partial file', async (t) => {
-  const h = await makeHome();
-  t.teardown(() => h.cleanup());
-  const a = await start(h);
-  await a.instance.log.append(records(0, 200));
-  const did = a.instance.did;
-  await a.instance.stop('test');
-  a.close();
+  const { h, did } = await stoppedHome(t, 200);
   const b = await start(h, 0);
   await b.instance.stop('test');
   b.close();
@@ -80,13 +79,7 @@ t.test('a shutdown right after READY stops the copy or lets it finish, and eithe
 });
 
 t.test('a start that fails after the snapshot was pinned releases it: nothing copied, and the WAL can be checkpointed', async (t) => {
-  const h = await makeHome();
-  t.teardown(() => h.cleanup());
-  const a = await start(h);
-  await a.instance.log.append(records(0, 30));
-  const did = a.instance.did;
-  await a.instance.stop('test');
-  a.close();
+  const { h, did } = await stoppedHome(t, 30);
   const { createServer } = await import('node:net');
   const squatter = createServer();
   await new Promise<void>((resolve) => squatter.listen(h.port, '127.0.0.1', resolve));

@@ -278,3 +278,18 @@ t.test('a deferred startup backup whose start failed releases its snapshot witho
   t.match(await writer.get('PRAGMA wal_checkpoint(TRUNCATE)'), { busy: 0 }, 'the read snapshot is released');
   await live.close();
 });
+
+t.test('a deferred startup backup that cannot be written says so with what to do, and releases its snapshot', async (t) => {
+  const s = setup(t);
+  await writeRecords(s.store, 20);
+  const r = await startupBackup({ storePath: s.store, dir: s.backups, logger: s.logger, deferAbove: 0 });
+  rmSync(s.backups, { recursive: true, force: true }); // the directory is gone by the time the copy starts
+  await r!.deferred!();
+  const warn = s.lines.at(-1);
+  t.match(warn, { level: 40, msg: /^startup backup failed: .*ENOENT.*; .*hub\.db\.bak is left as it was and the next start takes the copy again \(for a copy now: spl backup create --dest DIR\)$/ });
+  const live = await RecordLog.open(s.store);
+  await live.append([validateRecord({ thread: 'th_' + 'f'.repeat(64), actor: 'did:sync:user:c', act: 'DO', body: {} })]);
+  const writer = (live as unknown as { writer: { get<T>(sql: string): Promise<T> } }).writer;
+  t.match(await writer.get('PRAGMA wal_checkpoint(TRUNCATE)'), { busy: 0 }, 'the read snapshot is released');
+  await live.close();
+});
