@@ -81,7 +81,7 @@ interface StartOptions {
   services?: readonly Service[];
   /** Told each shutdown step as it begins (sd_notify STATUS= and EXTEND_TIMEOUT_USEC=). */
   stopProgress?: (step: string) => void;
-  /** A quick_check of the store begun while the instance's modules loaded; the open uses it if the store has not changed since. */
+  /** A quick_check of the store begun before the open (while the instance loaded); the open uses it if the store has not changed since. */
   earlyCheck?: EarlyCheck;
   /** Store files larger than this are copied to hub.db.bak after READY, from a snapshot held before it (tests lower it). */
   startupBackupDeferAbove?: number;
@@ -209,7 +209,7 @@ async function openStore(opts: StartOptions, logger: Logger, now: () => number, 
     const storedDid = await log.getMeta('instance_did');
     if (storedDid === undefined) await log.setMeta('instance_did', identity.did);
     else if (storedDid !== identity.did) logger.warn({ actor: identity.did }, `store was created by ${storedDid}; this home's key is ${identity.did}`);
-    const checked = opts.earlyCheck?.used ? 'begun while the instance loaded' : 'at open';
+    const checked = opts.earlyCheck?.used ? opts.earlyCheck.began : 'at open';
     logger.info({ records: log.recordCount, duration_ms: now() - openedAt, store: config.storePath, quick_check: checked }, 'store opened, quick_check ok');
     if (opts.newStore && missing) await recordNewStore(log, logger, identity.did, missing, now());
     progress(`startup backup of ${log.recordCount} records`);

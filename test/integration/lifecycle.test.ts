@@ -3,7 +3,7 @@
 import t from 'tap';
 import { existsSync, readFileSync, statSync, writeFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { makeHome, serve, stop, http, runSpl, freePort, SPL } from '../helpers/spl.js';
 
@@ -153,4 +153,39 @@ t.test('restart keeps every record; foreground mode under INVOCATION_ID', async 
   child.kill('SIGTERM');
   t.equal(await exited, 0, 'exits 0 after a graceful SIGTERM');
   t.notOk(existsSync(join(h.home, 'run', 'spl.pid')));
+});
+
+/** stdout of a command ('' when it fails, as pgrep does when it finds nothing). */
+function runCmd(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve) => execFile(cmd, args, (err, stdout) => resolve(err ? '' : stdout)));
+}
+
+t.test('an instance whose launching spl serve is killed while it starts keeps serving, and stops cleanly', async (t) => {
+  const h = await makeHome();
+  t.teardown(() => h.cleanup());
+  await serve(h);
+  t.equal((await runSpl(['intend', 'Ship v2'], h.env)).code, 0);
+  await stop(h);
+  // The launcher checks the store and waits for the instance; killed (an impatient Ctrl-C, a lost terminal) before
+  // the instance is ready, it leaves the instance with a closed channel to report on.
+  const launcher = spawn(process.execPath, [SPL, 'serve', '--port', String(h.port), '--insecure-localhost'], { env: h.env, stdio: 'ignore' });
+  let child = '';
+  for (let i = 0; i < 500 && child === ''; i++) {
+    child = (await runCmd('pgrep', ['-P', String(launcher.pid)])).trim();
+    if (child === '') await new Promise((res) => setTimeout(res, 10));
+  }
+  t.match(child, /^\d+$/, 'the instance was forked');
+  launcher.kill('SIGKILL');
+  let health = await http(h.port, 'GET', '/health').catch(() => ({ status: 0, body: {} as { records?: number } }));
+  for (let i = 0; i < 300 && health.status !== 200; i++) {
+    await new Promise((res) => setTimeout(res, 50));
+    health = await http(h.port, 'GET', '/health').catch(() => ({ status: 0, body: {} }));
+  }
+  t.equal(health.status, 200, 'it serves');
+  t.equal(health.body.records, 1);
+  const stopped = await stop(h);
+  t.equal(stopped.code, 0, `spl stop: ${stopped.stderr}`);
+  t.match(stopped.stdout, new RegExp(`stopped spl \\(pid ${child}\\)`), 'it was still running when stopped');
+  const log = readFileSync(join(h.home, 'logs', 'spl.log'), 'utf8');
+  t.notMatch(log, /unexpected error/, 'it did not exit on the closed channel');
 });

@@ -52,7 +52,7 @@ t.test(`no function in lib/ is longer than ${MAX_FUNCTION_LINES} lines`, async (
 t.test('lib/cli holds no process supervision', async (t) => {
   const files = sources(join(LIB, 'cli'));
   t.ok(files.length > 5);
-  // Signal handlers, crash handlers and child processes belong to lib/instance (supervisor.ts, daemon.ts).
+  // Signal handlers, crash handlers and child processes belong to lib/instance (supervisor.ts, supervision.ts, daemon.ts).
   const forbidden = [/process\.(on|once|addListener)\(\s*['"](SIG\w+|uncaughtException|unhandledRejection|exit)['"]/, /from ['"]node:child_process['"]|import\(['"]node:child_process['"]\)/, /\bsd_notify|notifyReady\b/];
   const hits = files.flatMap((f) => {
     const text = readFileSync(f, 'utf8');

@@ -84,3 +84,31 @@ t.test('a file that is not a store: the early check gives no verdict, and the op
   t.equal(await early.result, undefined);
   await t.rejects(RecordLog.open(path, { checked: early }), { code: 'STORE_CORRUPT' });
 });
+
+t.test('the thread count read beside the early check stands only for the same records', async (t) => {
+  const path = tmp(t);
+  await storeWith(path, 30); // 30 records, each on its own thread
+  const early = startEarlyCheck(path)!;
+  const log = await RecordLog.open(path, { checked: early });
+  t.equal(log.threadCount, 30, 'counted beside the check');
+  await log.close();
+  const pre = async (threads: number, last: number) => ({ threads, last });
+  const same = await RecordLog.open(path, { counted: pre(999, 30) });
+  t.equal(same.threadCount, 999, 'a count taken at the same last sequence is used as it is');
+  await same.close();
+  const stale = await RecordLog.open(path, { counted: pre(999, 29) });
+  t.equal(stale.threadCount, 30, 'a count taken before the last record is not: counted again');
+  await stale.close();
+  const none = await RecordLog.open(path, { counted: Promise.resolve(undefined) });
+  t.equal(none.threadCount, 30, 'no count beforehand: counted at open');
+  await none.close();
+});
+
+t.test('an aborted check gives no verdict', async (t) => {
+  const path = tmp(t);
+  await storeWith(path, 100);
+  const early = startEarlyCheck(path)!;
+  early.abort!();
+  t.equal(await early.result, undefined, 'no verdict');
+  t.equal(await earlyVerdict(early, path), undefined, 'so the open checks for itself');
+});

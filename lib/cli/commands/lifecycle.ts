@@ -165,7 +165,7 @@ async function serve(flags: GlobalFlags & { foreground?: boolean }): Promise<voi
   if (flags['new-store']) args.push('--new-store');
   if (flags.rebuild) args.push('--rebuild');
   const { spawnDaemon } = await import('../../instance/daemon.js');
-  const ready = await spawnDaemon({ entry: splEntry(), args, outputFile: ctx.paths.daemonOutput, env: ctx.env });
+  const ready = await spawnDaemon({ entry: splEntry(), args, outputFile: ctx.paths.daemonOutput, env: ctx.env, checkStore: ctx.config.storePath });
   if (ctx.json) return printJson(ready);
   process.stdout.write(`spl ${splVersion()} serving on ${ready.bind} (pid ${ready.pid}, ${ready.records} records)\n  socket ${ready.socket}\n  logs   ${ctx.paths.logFile}\n`);
 }
