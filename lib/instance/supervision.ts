@@ -81,6 +81,7 @@ async function startSupervised(s: Omit<Supervision, 'running' | 'statusLine'>, e
       ...(logging.file ? { logDropped: () => logging.file!.droppedLines() } : {}),
     });
   } catch (err) {
+    early?.abort?.(); // a check still running (the start failed before the open) would hold the exit back
     const e = isSplError(err) ? err : new SplError('START_FAILED', (err as Error).message, { cause: err });
     logger.error({ code: e.code, err: isSplError(err) ? undefined : err }, `start-up failed: ${e.message}`);
     notifier.status(`start-up failed: ${e.message}`);
