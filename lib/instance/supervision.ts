@@ -52,7 +52,6 @@ export async function supervise(o: SuperviseOptions, early: EarlyCheck | undefin
   installCrashHandler(s);
 }
 
-
 interface Supervision {
   o: SuperviseOptions;
   logging: InstanceLogger;

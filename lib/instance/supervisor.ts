@@ -1,10 +1,7 @@
-// The foreground supervisor of `spl serve`: logging and sd_notify around one running instance, its signals
-// (SIGTERM/SIGINT stop it gracefully, SIGHUP re-reads config.toml and applies what can change while running), the
-// crash handler (an unexpected error exits, removing what would look like a live instance), and the environment
-// scrubbing programs the instance runs rely on. The CLI parses and prints; this runs the process.
-//
-// This entry point loads only what the store's early quick_check needs and starts it; the supervision itself
-// (supervision.ts: logging, sd_notify, signals) and then the instance load while the check runs.
+// The foreground supervisor of `spl serve`, entry point: checks the config, ensures the home and starts the
+// store's early quick_check (or takes the launcher's), loading only what that needs. The supervision itself
+// (supervision.ts: logging, sd_notify, signals, the crash handler, environment scrubbing) and then the instance
+// load while the check runs. The CLI parses and prints; this runs the process.
 
 import type { InstanceConfig } from './config-file.js';
 import { ensureHome, type HomePaths } from './home.js';
