@@ -55,8 +55,22 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS;
 
+/** Marks an SplError made by any copy of this module (see `Symbol.hasInstance` below). */
+const SPL_ERROR = Symbol.for('spl.SplError');
+
 /** The error type every layer throws when the cause is known and the operator can act on it. */
 export class SplError extends Error {
+  /**
+   * `instanceof SplError` holds for an SplError from another copy of this module too: the CLI's bundled commands
+   * (dist/cjs) carry their own copy, and the modules they load from dist/ throw with theirs. A subclass keeps the
+   * ordinary prototype check.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== SplError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === 'object' && value !== null && (value as { [SPL_ERROR]?: unknown })[SPL_ERROR] === true;
+  }
+
+  declare readonly [SPL_ERROR]: true;
   readonly code: ErrorCode;
   readonly status: number;
   readonly exitCode: number;
@@ -68,6 +82,7 @@ export class SplError extends Error {
   constructor(code: ErrorCode, message: string, opts: { fix?: string; field?: string; cause?: unknown } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'SplError';
+    Object.defineProperty(this, SPL_ERROR, { value: true });
     this.code = code;
     this.status = ERRORS[code].status;
     this.exitCode = ERRORS[code].exit;
