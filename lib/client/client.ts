@@ -44,9 +44,11 @@ export class Client {
   }
 
   async raw(method: string, path: string, body?: unknown): Promise<Response<unknown>> {
-    // node:http is loaded by the first request, not by every command that builds a client and may not use it.
+    // node:http is loaded by the first request, not by every command that builds a client and may not use it;
+    // as a builtin, not through import(), which would start node's ES module loader in the bundled CLI (dist/cjs).
     const tls = !this.target.socket && this.target.url?.startsWith('https:') === true;
-    const [{ request: httpRequest }, { connect: netConnect }] = await Promise.all([tls ? import('node:https') : import('node:http'), import('node:net')]);
+    const { request: httpRequest } = tls ? process.getBuiltinModule('node:https') : process.getBuiltinModule('node:http');
+    const { connect: netConnect } = process.getBuiltinModule('node:net');
     // The fleet client's CA file reading and certificate diagnosis, loaded only for an https:// instance.
     const fleet = tls ? await import('../fleet/client.js') : undefined;
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));

@@ -2,6 +2,7 @@
 // highest-trust actor with an adapter — and dispatches), then follows it to an outcome: done, failed, timed_out or
 // not_routed. Exits 0 only on done.
 
+import { resolve } from 'node:path';
 import type { Sade } from 'sade';
 import { SplError } from '../../kernel/errors.js';
 import type { TaskDetail } from '../../kernel/wire.js';
@@ -50,7 +51,7 @@ export function register(prog: Sade): void {
       if (timeout !== undefined && !(timeout > 0)) throw new SplError('USAGE', `--timeout must be a positive number of seconds (got ${flags.timeout})`);
       const client = ctx.client();
       const t = (await client.call<TaskDetail>('POST', '/v1/runs', {
-        goal: String(goal), repo: (await import('node:path')).resolve(String(repo)),
+        goal: String(goal), repo: resolve(String(repo)),
         ...(flags.domain !== undefined ? { domain: String(flags.domain) } : {}),
         ...(flags.to !== undefined ? { to: String(flags.to) } : {}),
         ...(timeout !== undefined ? { timeout_secs: timeout } : {}),
