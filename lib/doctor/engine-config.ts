@@ -5,7 +5,7 @@
 import { Client } from '../client/client.js';
 import { celEngine } from '../engine/cel.js';
 import type { RuleBudgetEntry } from '../engine/cel-rule-budget.js';
-import { ruleContext } from '../engine/engine.js';
+import { ruleContext } from '../engine/rule-match.js';
 import { ENGINE_CONFIG_THREAD, RULE_TOPICS, rulesOf, toggleEnabled } from '../engine/folds/engine-config.js';
 import { ok, skip, warn, type Check } from './check.js';
 import type { DoctorContext } from './context.js';

@@ -12,8 +12,9 @@ import { encodeCheckpoint, fingerprints, readCheckpoint, writeCheckpointFile, ty
 import { Permissions } from './permissions.js';
 import type { Fold } from './fold.js';
 import { Reactors, type ReactorHandler, type ReactorStats } from './reactor.js';
-import { celEngine, type CelContext } from './cel.js';
-import { ENGINE_CONFIG_THREAD, engineConfigFold, type Rule, type RuleTopic } from './folds/engine-config.js';
+import { celEngine } from './cel.js';
+import { ruleContext } from './rule-match.js';
+import { ENGINE_CONFIG_THREAD, engineConfigFold, type Rule } from './folds/engine-config.js';
 import { trustFold } from './folds/trust.js';
 import { tasksFold } from './folds/tasks.js';
 
@@ -22,11 +23,6 @@ import { tasksFold } from './folds/tasks.js';
  * not among them: it is derived from a thread's records when asked for (folds/thread-state.ts).
  */
 export const CORE_FOLDS: ReadonlyArray<Fold<unknown>> = [engineConfigFold, trustFold, tasksFold] as ReadonlyArray<Fold<unknown>>;
-
-/** The CEL context a rule topic's expressions are evaluated in. */
-export function ruleContext(topic: RuleTopic): CelContext {
-  return topic === 'permission_rule' ? 'permission' : topic === 'health_rule' ? 'health_check' : 'routing';
-}
 
 /** A rule whose expression does not compile is skipped wherever rules run; say so once, when it appears. */
 function reportUncompilable(rule: Rule, logger: Logger): void {

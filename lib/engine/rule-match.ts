@@ -5,6 +5,8 @@
 
 import { SplError } from '../kernel/errors.js';
 import { ACTS, DATA_TYPES } from '../kernel/record.js';
+import type { CelContext } from './cel.js';
+import type { RuleTopic } from './folds/engine-config.js';
 
 interface MatchShorthand {
   /** `body.domain` equals this. */
@@ -83,4 +85,9 @@ function oneOf(what: string, value: string, allowed: readonly string[]): string 
 
 function usage(message: string): SplError {
   return new SplError('USAGE', message);
+}
+
+/** The CEL context a rule topic's expressions are evaluated in. */
+export function ruleContext(topic: RuleTopic): CelContext {
+  return topic === 'permission_rule' ? 'permission' : topic === 'health_rule' ? 'health_check' : 'routing';
 }
