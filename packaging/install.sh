@@ -98,7 +98,8 @@ for f in package.json package-lock.json tsconfig.json README.md .npmrc binding.g
   if [ -e "$SRC/$f" ]; then cp -p "$SRC/$f" "$build/"; fi
 done
 # native/: the sd_notify sender for abstract NOTIFY_SOCKET names; npm ci builds it with node-gyp (binding.gyp).
-cp -R "$SRC/lib" "$SRC/bin" "$SRC/native" "$build/"
+# tools/: the CLI bundler that `npm run build` runs after tsc.
+cp -R "$SRC/lib" "$SRC/bin" "$SRC/native" "$SRC/tools" "$build/"
 (
   cd "$build"
   npm ci --no-audit --no-fund || die "npm ci failed (see above; node-sqlite3 compiles from source when no prebuilt binary can be fetched, which needs python3, make and g++)"
