@@ -11,7 +11,14 @@
 // `createRequire(import.meta.url)('name')` is bundled too (sade, smol-toml: resolving their package.json "exports"
 // at run time cost ~2 ms a call), except the native addons (sqlite3, unix-dgram), required from node_modules.
 //
-// A group marked `bundle: false` in groups.ts (doctor) is not bundled: bin/spl runs it from dist/cli/main.js.
+// A group marked `bundle: false` in groups.ts (doctor) is not bundled, and a word in a group's `unbundledWords`
+// (serve: the instance itself) is not run from the bundle: bin/spl runs them from dist/cli/main.js. `npm run build`
+// removes dist/cjs/ before tsc, so a failed build leaves no bundle older than dist/ (bin/spl then runs dist/).
+//
+// A module a bundle holds is a second copy beside the one in dist/ that the modules it loads by import() use (the
+// kernel, config-file, home...). Only modules without shared state may be on both sides; SplError carries a mark
+// so that `instanceof` holds across the two copies. A module both in a bundle and itself a target of its import()
+// fails the build.
 //
 // Checked here, failing the build: any esbuild warning; `import.meta` other than `.url` in a bundled module (each
 // module's import.meta.url is rewritten to the URL of its own file in dist/, so paths relative to it still hold);
@@ -26,8 +33,12 @@ import * as esbuild from 'esbuild';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = join(ROOT, 'dist');
 const OUT = join(DIST, 'cjs');
-/** Lazily imported modules under these folders of dist/ (or these files: spl version's store line) are bundled; any other stays a real import(). */
-const BUNDLED_LAZY = ['kernel/', 'cli/', 'store/inspect.js'];
+/**
+ * Lazily imported modules under these folders of dist/ (or these files) are bundled; any other stays a real
+ * import(). client/ and instance/control.js are also imported statically (fleet, stop); store/inspect.js is spl
+ * version's store line.
+ */
+const BUNDLED_LAZY = ['kernel/', 'cli/', 'client/', 'instance/control.js', 'store/inspect.js'];
 
 /**
  * Modules whose behaviour depends on their own source text as dist/ has it: a bundle holding one fails the build.
@@ -86,6 +97,7 @@ async function bundle(group) {
     // Native addons, required from node_modules at run time.
     external: NATIVE,
     metafile: true,
+    absWorkingDir: ROOT,
     // Functions and classes keep their .name, as in dist/.
     keepNames: true,
     logLevel: 'silent',
@@ -94,8 +106,8 @@ async function bundle(group) {
     const text = await esbuild.formatMessages(result.warnings, { kind: 'warning' });
     throw new Error(`bundling ${group.name}:\n${text.join('\n')}`);
   }
-  for (const input of Object.keys(result.metafile.inputs)) {
-    const rel = fromDist(resolve(ROOT, input));
+  const inputs = new Set(Object.keys(result.metafile.inputs).map((input) => fromDist(resolve(ROOT, input))));
+  for (const rel of inputs) {
     if (SOURCE_SENSITIVE.includes(rel)) throw new Error(`${group.name}: ${rel} must run from dist/ (its behaviour depends on its source text); mark the group bundle: false`);
   }
   for (const [, output] of Object.entries(result.metafile.outputs)) {
@@ -103,6 +115,9 @@ async function bundle(group) {
       if (!imp.external || imp.kind !== 'dynamic-import') continue;
       if (imp.path.startsWith('node:')) throw new Error(`${group.name}: import('${imp.path}') would start the ES module loader; use process.getBuiltinModule`);
       if (!existsSync(resolve(OUT, imp.path))) throw new Error(`${group.name}: import('${imp.path}') names no file in dist/`);
+      // The same module bundled and loaded from dist/ would be two modules, each with its own state.
+      const target = fromDist(resolve(OUT, imp.path));
+      if (inputs.has(target)) throw new Error(`${group.name}: ${target} is both in the bundle and loaded from dist/ by import(); add it to BUNDLED_LAZY`);
     }
   }
 }
@@ -112,5 +127,5 @@ rmSync(OUT, { recursive: true, force: true });
 mkdirSync(OUT, { recursive: true });
 const bundled = GROUPS.filter((g) => g.bundle !== false);
 await Promise.all(bundled.map(bundle));
-const words = Object.fromEntries(bundled.flatMap((g) => g.words.map((w) => [w, g.name])));
+const words = Object.fromEntries(bundled.flatMap((g) => g.words.filter((w) => !g.unbundledWords?.includes(w)).map((w) => [w, g.name])));
 writeFileSync(join(OUT, 'words.json'), JSON.stringify(words, null, 1) + '\n');

@@ -3,12 +3,12 @@
 // and registers its commands, and those run from dist/cli/main.js; an SplError
 // thrown by a module the bundle loads from dist/ (another copy of kernel/errors.js) is still reported as one.
 
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { GROUPS } from '../../lib/cli/groups.js';
-import { makeHome, runSpl, serve, stop, THREAD } from '../helpers/spl.js';
+import { makeHome, runSpl, stop, THREAD } from '../helpers/spl.js';
 
 const DIST_CJS = fileURLToPath(new URL('../../dist/cjs/', import.meta.url));
 
@@ -41,9 +41,13 @@ t.test('the build made a bundle for every command word', async (t) => {
       continue;
     }
     t.ok(existsSync(join(DIST_CJS, `${g.name}.cjs`)), `dist/cjs/${g.name}.cjs exists`);
-    for (const w of g.words) t.equal(words[w], g.name, `${w} runs from the ${g.name} bundle`);
+    for (const w of g.words) {
+      if (g.unbundledWords?.includes(w)) t.equal(words[w], undefined, `${w} runs from dist/`);
+      else t.equal(words[w], g.name, `${w} runs from the ${g.name} bundle`);
+    }
   }
-  const bundledWords = GROUPS.filter((g) => g.bundle !== false).flatMap((g) => g.words);
+  t.equal(words.serve, undefined, 'serve (the instance itself) runs from dist/');
+  const bundledWords = GROUPS.filter((g) => g.bundle !== false).flatMap((g) => g.words.filter((w) => !g.unbundledWords?.includes(w)));
   t.equal(Object.keys(words).length, bundledWords.length, 'no word without a group');
   t.ok(GROUPS.some((g) => g.bundle === false), 'doctor, at least, runs from dist/');
 });
@@ -73,12 +77,16 @@ t.test('each bundle loads and registers its group', async (t) => {
   }
 });
 
-t.test('version, status and know run without the ES module loader; serve and --help still use it', async (t) => {
+t.test('version, status and know run without the ES module loader; serve and --help run from dist/', async (t) => {
   const h = await makeHome();
   t.teardown(() => h.cleanup());
   const pre = probe(h.dir);
-  await serve(h);
+  const up = await runSpl(['serve', '--port', String(h.port), '--insecure-localhost'], h.env, {}, pre);
+  t.equal(up.code, 0, `spl serve: ${up.stderr}`);
   t.teardown(() => stop(h));
+  const launcher = probed(up.stderr);
+  t.same(launcher.bundles, [], 'spl serve loaded no bundle');
+  t.equal(launcher.esmLoader, true, 'spl serve ran from dist/cli/main.js');
 
   for (const args of [['version'], ['status'], ['know', 'bundled', '--thread', THREAD]]) {
     const r = await runSpl(args, h.env, {}, pre);
@@ -93,15 +101,19 @@ t.test('version, status and know run without the ES module loader; serve and --h
   const help = await runSpl(['--help'], h.env, {}, pre);
   t.equal(help.code, 0, help.stderr);
   t.equal(probed(help.stderr).esmLoader, true, '--help alone runs dist/cli/main.js');
-  for (const g of GROUPS) t.match(help.stdout, new RegExp(`\\b${g.words[0]}\\b`), `--help lists ${g.words[0]}`);
+  for (const g of GROUPS) t.match(help.stdout, new RegExp(`^    ${g.words[0]}\\b`, 'm'), `--help lists ${g.words[0]}`);
 });
 
 t.test('an SplError from a module loaded out of dist/ is printed with its fix and exit code', async (t) => {
   const h = await makeHome();
   t.teardown(() => h.cleanup());
-  // spl stop loads instance/control.js from dist/ (outside the bundle); nothing is running, so it throws NOT_RUNNING.
-  const r = await runSpl(['stop'], h.env);
-  t.equal(r.code, 3, 'the not-running exit code');
-  t.match(r.stderr, /^spl: not running: /, 'printed as an spl error');
+  t.equal((await runSpl(['init'], h.env)).code, 0);
+  rmSync(join(h.home, 'hub.db'));
+  // spl init on a home whose store went missing: instance/store-guard.js, which the lifecycle bundle loads from
+  // dist/ (with another copy of kernel/errors.js than the bundle's), refuses; it must be printed as an spl error.
+  const r = await runSpl(['init'], h.env);
+  t.equal(r.code, 2, 'the refusal\'s exit code');
+  t.match(r.stderr, /^spl: the store \S+hub\.db is missing, but this home had data/, 'printed as an spl error');
+  t.match(r.stderr, /\nfix: copy your newest off-host backup/, 'with its fix');
   t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
 });

@@ -23,6 +23,17 @@ t.test('an SplError is one, whichever copy of the class made it', async (t) => {
   t.notOk(('SplError' as unknown) instanceof SplError);
 });
 
+t.test('two real copies: lib/ (as the tests load it) and dist/ (as the build emits it)', async (t) => {
+  const distPath: string = new URL('../../dist/kernel/errors.js', import.meta.url).href;
+  const other = (await import(distPath)) as typeof import('../../lib/kernel/errors.js');
+  t.not(other.SplError, SplError, 'two distinct classes');
+  const theirs = new other.SplError('NOT_RUNNING', 'from the other copy');
+  t.ok(theirs instanceof SplError, "the other copy's error is an SplError here");
+  t.ok(isSplError(theirs));
+  t.ok(new SplError('USAGE', 'mine') instanceof other.SplError, 'and the other way round');
+  t.notOk(new Error('plain') instanceof other.SplError);
+});
+
 t.test('a subclass keeps the prototype check', async (t) => {
   const cost = new CelCostError('iterations', 'over budget');
   t.ok(cost instanceof CelCostError);
