@@ -106,9 +106,10 @@ t.test('temporary files of an interrupted backup are removed at the next start; 
 t.test('a leftover of a killed writer that is still a zombie (not reaped yet) is removed too', async (t) => {
   const s = setup(t);
   await writeRecords(s.store, 3);
-  // `sleep 0` exits at once; its parent execs into `sleep 5`, which never reaps it: a zombie for five seconds.
+  // The shell execs into `sleep 10`, which never reaps its child; `sleep 0.5` exits after that exec, so it stays a
+  // zombie until `sleep 10` ends. (A child that exited before the exec could be reaped by the shell itself.)
   const { spawn } = await import('node:child_process');
-  const sh = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const sh = spawn('sh', ['-c', 'sleep 0.5 & echo $!; exec sleep 10'], { stdio: ['ignore', 'pipe', 'ignore'] });
   t.teardown(() => sh.kill('SIGKILL'));
   const zombie = Number(await new Promise<string>((resolve) => sh.stdout.once('data', (d: Buffer) => resolve(d.toString().trim()))));
   const { readFileSync } = await import('node:fs');
@@ -119,7 +120,7 @@ t.test('a leftover of a killed writer that is still a zombie (not reaped yet) is
       return undefined;
     }
   };
-  for (let i = 0; i < 200 && state() !== 'Z'; i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 400 && state() !== 'Z'; i++) await new Promise((r) => setTimeout(r, 10));
   t.equal(state(), 'Z', `process ${zombie} is a zombie`);
   mkdirSync(s.backups, { recursive: true });
   writeFileSync(join(s.backups, `hub.db.bak.new.tmp-${zombie}`), 'half a copy');
