@@ -9,7 +9,7 @@ import type { RecordDraft, SplRecord, StoredRecord } from '../kernel/record.js';
 import { Database, isDiskFull } from './database.js';
 import { openStore, type OpenStoreOptions } from './open.js';
 import type { ThreadSummary } from '../kernel/wire.js';
-import { RECORD_COLUMNS, rowToRecord, scanPaged, scanWhere, type RecordRow } from './rows.js';
+import { highestSequence, RECORD_COLUMNS, rowToRecord, scanPaged, scanWhere, threadCount, type RecordRow, type ThreadCount } from './rows.js';
 import { getMeta, setMeta } from './schema.js';
 
 interface AppendOutcome {
@@ -48,12 +48,6 @@ interface RecordLogOptions extends OpenStoreOptions {
   headsCached?: number;
 }
 
-export interface ThreadCount {
-  threads: number;
-  /** The last sequence when they were counted. */
-  last: number;
-}
-
 /**
  * Threads holding records, with the last sequence they were counted at (read on a read-only connection of its
  * own); undefined when they could not be read (no records table yet, or a store the open will
@@ -63,9 +57,7 @@ async function countThreads(path: string): Promise<ThreadCount | undefined> {
   let db: Database | undefined;
   try {
     db = await Database.open(path, { readonly: true, mustExist: true });
-    // One statement: both read in the same snapshot.
-    const row = await db.get<{ n: number; s: number | null }>('SELECT (SELECT count(DISTINCT thread) FROM records) AS n, (SELECT max(sequence) FROM records) AS s');
-    return row ? { threads: row.n, last: row.s ?? 0 } : undefined;
+    return await threadCount(db);
   } catch {
     return undefined;
   } finally {
@@ -129,16 +121,10 @@ export class RecordLog {
 
   /** The next sequence, and the thread count: `counted` stands when it was read with the same last sequence. */
   private async loadHeads(counted?: ThreadCount): Promise<void> {
-    const max = await this.reader.get<{ s: number | null }>(`SELECT max(sequence) AS s FROM records`);
-    const last = max?.s ?? 0;
+    const last = await highestSequence(this.reader);
     this.nextSequence = last + 1;
     // Records are only ever added, each with the next sequence: the same last sequence means the same records.
-    if (counted !== undefined && counted.last === last) {
-      this.threadTotal = counted.threads;
-      return;
-    }
-    const threads = await this.reader.get<{ n: number }>(`SELECT count(DISTINCT thread) AS n FROM records`);
-    this.threadTotal = threads?.n ?? 0;
+    this.threadTotal = counted !== undefined && counted.last === last ? counted.threads : (await threadCount(this.reader)).threads;
   }
 
   /** Threads holding at least one record. */

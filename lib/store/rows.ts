@@ -53,6 +53,18 @@ export async function highestSequence(db: Database): Promise<number> {
   return row?.n ?? 0;
 }
 
+export interface ThreadCount {
+  threads: number;
+  /** The highest sequence when they were counted. */
+  last: number;
+}
+
+/** Threads holding records, and the highest sequence, read in one statement (so in one snapshot). */
+export async function threadCount(db: Database): Promise<ThreadCount> {
+  const row = await db.get<{ n: number; s: number | null }>('SELECT (SELECT count(DISTINCT thread) FROM records) AS n, (SELECT max(sequence) FROM records) AS s');
+  return { threads: row?.n ?? 0, last: row?.s ?? 0 };
+}
+
 /** Rows per page when a whole table (or a thread's part of it) is read. */
 const SCAN_PAGE = 1000;
 
