@@ -11,8 +11,8 @@
 // `createRequire(import.meta.url)('name')` is bundled too (sade, smol-toml: resolving their package.json "exports"
 // at run time cost ~2 ms a call), except the native addons (sqlite3, unix-dgram), required from node_modules.
 //
-// A group marked `bundle: false` in groups.ts (doctor) is not bundled, and a word in a group's `unbundledWords`
-// (serve: the instance itself) is not run from the bundle: bin/spl runs them from dist/cli/main.js. `npm run build`
+// A word in a group's `fromDist` (groups.ts: serve, the instance itself; doctor) is not run from a bundle, and a
+// group left with no word (doctor) is not bundled: bin/spl runs them from dist/cli/main.js. `npm run build`
 // removes dist/cjs/ before tsc, so a failed build leaves no bundle older than dist/ (bin/spl then runs dist/).
 //
 // A module a bundle holds is a second copy beside the one in dist/ that the modules it loads by import() use (the
@@ -108,7 +108,7 @@ async function bundle(group) {
   }
   const inputs = new Set(Object.keys(result.metafile.inputs).map((input) => fromDist(resolve(ROOT, input))));
   for (const rel of inputs) {
-    if (SOURCE_SENSITIVE.includes(rel)) throw new Error(`${group.name}: ${rel} must run from dist/ (its behaviour depends on its source text); mark the group bundle: false`);
+    if (SOURCE_SENSITIVE.includes(rel)) throw new Error(`${group.name}: ${rel} must run from dist/ (its behaviour depends on its source text); list its words in fromDist`);
   }
   for (const [, output] of Object.entries(result.metafile.outputs)) {
     for (const imp of output.imports) {
@@ -122,10 +122,10 @@ async function bundle(group) {
   }
 }
 
-const { GROUPS } = await import(pathToFileURL(join(DIST, 'cli', 'groups.js')).href);
+const { GROUPS, bundledWords } = await import(pathToFileURL(join(DIST, 'cli', 'groups.js')).href);
 rmSync(OUT, { recursive: true, force: true });
 mkdirSync(OUT, { recursive: true });
-const bundled = GROUPS.filter((g) => g.bundle !== false);
+const bundled = GROUPS.filter((g) => bundledWords(g).length > 0);
 await Promise.all(bundled.map(bundle));
-const words = Object.fromEntries(bundled.flatMap((g) => g.words.filter((w) => !g.unbundledWords?.includes(w)).map((w) => [w, g.name])));
+const words = Object.fromEntries(bundled.flatMap((g) => bundledWords(g).map((w) => [w, g.name])));
 writeFileSync(join(OUT, 'words.json'), JSON.stringify(words, null, 1) + '\n');

@@ -9,16 +9,14 @@ export interface CommandGroup {
   readonly words: readonly string[];
   /** Modules in lib/cli/commands/, each exporting register(prog). */
   readonly modules: readonly string[];
-  /** false: never bundled, always run from dist/ as ES modules (why: beside the group). */
-  readonly bundle?: false;
-  /** Words of a bundled group that still run from dist/ as ES modules (why: beside the group). */
-  readonly unbundledWords?: readonly string[];
+  /** Words that always run from dist/ as ES modules, never from the bundle (why: beside the group). */
+  readonly fromDist?: readonly string[];
 }
 
 export const GROUPS: readonly CommandGroup[] = [
   // serve: the instance (serve --foreground, and the launcher that forks it) runs wholly from dist/, one copy of
   // each module, for ~18 ms once.
-  { name: 'lifecycle', words: ['init', 'serve', 'stop', 'reload', 'restart', 'status', 'version'], modules: ['lifecycle'], unbundledWords: ['serve'] },
+  { name: 'lifecycle', words: ['init', 'serve', 'stop', 'reload', 'restart', 'status', 'version'], modules: ['lifecycle'], fromDist: ['serve'] },
   { name: 'records', words: ['intend', 'do', 'know', 'learn'], modules: ['records'] },
   { name: 'thread', words: ['thread'], modules: ['thread'] },
   { name: 'task', words: ['task'], modules: ['task', 'task-dispatch'] },
@@ -33,11 +31,16 @@ export const GROUPS: readonly CommandGroup[] = [
   { name: 'expr', words: ['expr', 'health'], modules: ['expr'] },
   { name: 'backup', words: ['backup'], modules: ['backup'] },
   // The fold checkpoint row compares the folds' fingerprints, which hash their source as dist/ has it (a bundle
-  // rewrites it), with the ones the instance wrote.
-  { name: 'doctor', words: ['doctor'], modules: ['doctor'], bundle: false },
+  // rewrites it), with the ones the instance wrote. No word left: no bundle is made.
+  { name: 'doctor', words: ['doctor'], modules: ['doctor'], fromDist: ['doctor'] },
 ];
 
-/** The first argument that is not an option: the command's first word. */
+/** The words bin/spl runs from the group's bundle; a group without any is not bundled. */
+export function bundledWords(g: CommandGroup): string[] {
+  return g.words.filter((w) => !g.fromDist?.includes(w));
+}
+
+/** The first argument that is not an option: the command's first word (bin/spl applies the same rule). */
 export function commandWord(argv: readonly string[]): string | undefined {
   for (const a of argv.slice(2)) if (!a.startsWith('-')) return a;
   return undefined;

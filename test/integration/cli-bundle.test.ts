@@ -1,5 +1,5 @@
 // bin/spl runs a command from its group's CommonJS bundle (dist/cjs/, made by tools/bundle-cli.mjs) without
-// starting node's ES module loader; every group but the ones marked bundle: false (doctor) has a bundle that loads
+// starting node's ES module loader; every group with a word not in its fromDist list has a bundle that loads
 // and registers its commands, and those run from dist/cli/main.js; an SplError
 // thrown by a module the bundle loads from dist/ (another copy of kernel/errors.js) is still reported as one.
 
@@ -7,7 +7,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { GROUPS } from '../../lib/cli/groups.js';
+import { bundledWords, GROUPS } from '../../lib/cli/groups.js';
 import { makeHome, runSpl, stop, THREAD } from '../helpers/spl.js';
 
 const DIST_CJS = fileURLToPath(new URL('../../dist/cjs/', import.meta.url));
@@ -35,21 +35,20 @@ function probed(stderr: string): { bundles: string[]; esmLoader: boolean } {
 t.test('the build made a bundle for every command word', async (t) => {
   const words = JSON.parse(readFileSync(join(DIST_CJS, 'words.json'), 'utf8')) as Record<string, string>;
   for (const g of GROUPS) {
-    if (g.bundle === false) {
+    if (bundledWords(g).length === 0) {
       t.notOk(existsSync(join(DIST_CJS, `${g.name}.cjs`)), `${g.name} is not bundled`);
       for (const w of g.words) t.equal(words[w], undefined, `${w} runs from dist/`);
       continue;
     }
     t.ok(existsSync(join(DIST_CJS, `${g.name}.cjs`)), `dist/cjs/${g.name}.cjs exists`);
     for (const w of g.words) {
-      if (g.unbundledWords?.includes(w)) t.equal(words[w], undefined, `${w} runs from dist/`);
+      if (g.fromDist?.includes(w)) t.equal(words[w], undefined, `${w} runs from dist/`);
       else t.equal(words[w], g.name, `${w} runs from the ${g.name} bundle`);
     }
   }
   t.equal(words.serve, undefined, 'serve (the instance itself) runs from dist/');
-  const bundledWords = GROUPS.filter((g) => g.bundle !== false).flatMap((g) => g.words.filter((w) => !g.unbundledWords?.includes(w)));
-  t.equal(Object.keys(words).length, bundledWords.length, 'no word without a group');
-  t.ok(GROUPS.some((g) => g.bundle === false), 'doctor, at least, runs from dist/');
+  t.equal(Object.keys(words).length, GROUPS.flatMap(bundledWords).length, 'no word without a group');
+  t.ok(GROUPS.some((g) => bundledWords(g).length === 0), 'doctor, at least, runs from dist/');
 });
 
 /** One command of each group: `<command> --help` loads the group's bundle and prints that command's usage. */
@@ -70,7 +69,7 @@ t.test('each bundle loads and registers its group', async (t) => {
     t.equal(r.code, 0, `${cmd.join(' ')} --help: ${r.stderr}`);
     t.match(r.stdout, new RegExp(`\\$ spl ${cmd.join(' ')}\\b`), `${cmd.join(' ')} --help prints its usage`);
     const p = probed(r.stderr);
-    if (g.bundle === false) {
+    if (!bundledWords(g).includes(cmd[0]!)) {
       t.same(p.bundles, [], `${cmd.join(' ')} loaded no bundle`);
       t.equal(p.esmLoader, true, `${cmd.join(' ')} ran from dist/cli/main.js`);
     } else t.same(p.bundles, [`${g.name}.cjs`], `${cmd.join(' ')} ran from ${g.name}.cjs alone`);
