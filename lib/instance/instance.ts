@@ -204,7 +204,9 @@ async function openStore(opts: StartOptions, logger: Logger, now: () => number, 
 
   const openedAt = now();
   progress(`opening the store ${config.storePath} (quick_check)`);
-  const log = await RecordLog.open(config.storePath, { create: true, now, ...(opts.earlyCheck ? { checked: opts.earlyCheck } : {}) });
+  // A failed background checkpoint loses nothing (the frames stay in the WAL); it is said, once per run.
+  const walCheckpoint = { onError: (err: unknown) => logger.warn({ err }, 'WAL checkpoint failed; committed records stay in the WAL and the next run copies them') };
+  const log = await RecordLog.open(config.storePath, { create: true, now, walCheckpoint, ...(opts.earlyCheck ? { checked: opts.earlyCheck } : {}) });
   try {
     const storedDid = await log.getMeta('instance_did');
     if (storedDid === undefined) await log.setMeta('instance_did', identity.did);

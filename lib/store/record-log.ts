@@ -11,6 +11,7 @@ import { openStore, type OpenStoreOptions } from './open.js';
 import type { ThreadSummary } from '../kernel/wire.js';
 import { highestSequence, RECORD_COLUMNS, rowToRecord, scanPaged, scanWhere, threadCount, type RecordRow, type ThreadCount } from './rows.js';
 import { getMeta, setMeta } from './schema.js';
+import { WalCheckpointer, type WalCheckpointOptions } from './wal-checkpoint.js';
 
 interface AppendOutcome {
   record: StoredRecord;
@@ -46,6 +47,8 @@ interface RecordLogOptions extends OpenStoreOptions {
   counted?: Promise<ThreadCount | undefined>;
   /** (thread, actor) heads kept in memory (default 50,000); the rest are read from the store when needed. */
   headsCached?: number;
+  /** The background WAL checkpoint's thresholds, and where a failed run is reported. */
+  walCheckpoint?: WalCheckpointOptions;
 }
 
 /**
@@ -86,6 +89,7 @@ export class RecordLog {
     readonly path: string,
     private readonly writer: Database,
     private readonly reader: Database,
+    private readonly checkpointer: WalCheckpointer,
     private readonly now: () => number,
     private readonly headsCached: number = HEADS_CACHED,
   ) {}
@@ -102,14 +106,26 @@ export class RecordLog {
       throw err;
     }
     let reader: Database;
+    let copier: Database;
     try {
+      // Commits never checkpoint: the checkpointer's own connection does (wal-checkpoint.ts).
+      await writer.exec('PRAGMA wal_autocheckpoint = 0');
       reader = await Database.open(path, { mustExist: true });
     } catch (err) {
       await counted;
       await writer.close();
       throw err;
     }
-    const log = new RecordLog(path, writer, reader, opts.now ?? Date.now, opts.headsCached);
+    try {
+      copier = await Database.open(path, { mustExist: true });
+    } catch (err) {
+      await counted;
+      await reader.close();
+      await writer.close();
+      throw err;
+    }
+    const checkpointer = new WalCheckpointer(copier, opts.walCheckpoint);
+    const log = new RecordLog(path, writer, reader, checkpointer, opts.now ?? Date.now, opts.headsCached);
     try {
       await log.loadHeads(await counted);
     } catch (err) {
@@ -219,11 +235,33 @@ export class RecordLog {
     });
   }
 
+  /**
+   * Commits the queue a group at a time. A group's appends resolve once the next group's INSERT is on its way to
+   * SQLite's thread (or the queue is empty): answering a group costs the main thread as much as sealing one, so
+   * the two overlap instead of the writer waiting idle while the replies go out.
+   */
   private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
-      const group = this.queue;
-      this.queue = [];
-      await this.commitGroup(group);
+    let settle: (() => void) | undefined;
+    const settlePrevious = (): void => {
+      const s = settle;
+      settle = undefined;
+      s?.();
+    };
+    try {
+      while (this.queue.length > 0) {
+        if (this.checkpointer.due) {
+          settlePrevious();
+          await this.checkpointer.catchUp();
+        }
+        const group = this.queue;
+        this.queue = [];
+        const sealed = await this.sealGroup(group, settlePrevious);
+        const written = sealed && this.writeGroup(sealed);
+        settlePrevious();
+        if (written) settle = await written;
+      }
+    } finally {
+      settlePrevious();
     }
   }
 
@@ -231,7 +269,7 @@ export class RecordLog {
    * The heads of every (thread, actor) pair in the group: from the cache, and the rest from the store, a few
    * hundred per query. Kept for the group itself, so the cache's evictions cannot lose one mid-group.
    */
-  private async headsOf(group: Pending[]): Promise<{ known: Map<string, number>; newThreads: Set<string> }> {
+  private async headsOf(group: Pending[], beforeRead: () => void): Promise<{ known: Map<string, number>; newThreads: Set<string> }> {
     const known = new Map<string, number>();
     const ask = new Map<string, [string, string]>();
     for (const p of group) {
@@ -247,6 +285,7 @@ export class RecordLog {
     }
     const newThreads = new Set<string>();
     const pairs = [...ask];
+    if (pairs.length > 0) beforeRead();
     for (let i = 0; i < pairs.length; i += HEADS_PER_QUERY) {
       const chunk = pairs.slice(i, i + HEADS_PER_QUERY);
       // One statement per chunk: each pair's head and whether its thread holds any record, both index seeks.
@@ -285,53 +324,67 @@ export class RecordLog {
     }
   }
 
-  private async commitGroup(group: Pending[]): Promise<void> {
-    let known: Map<string, number>;
-    let newThreads: Set<string>;
+  /**
+   * Heads and seals for a group: each append that fails is rejected on its own, the rest are numbered. Calls
+   * `beforeRead` before waiting on the store, so an earlier group's replies never wait on this one's reads.
+   */
+  private async sealGroup(group: Pending[], beforeRead: () => void): Promise<SealedGroup | undefined> {
+    let heads: { known: Map<string, number>; newThreads: Set<string> };
     try {
-      ({ known, newThreads } = await this.headsOf(group));
+      heads = await this.headsOf(group, beforeRead);
     } catch (err) {
       for (const p of group) p.reject(this.commitFailure(err));
-      return;
+      return undefined;
     }
-    const tx: GroupDraft = { heads: new Map(), inFlight: new Map(), known };
-    const accepted: Array<{ p: Pending; outcomes: Outcome[] }> = [];
+    const tx: GroupDraft = { heads: new Map(), inFlight: new Map(), known: heads.known };
+    const accepted: SealedGroup['accepted'] = [];
     for (const p of group) {
       try {
-        accepted.push({ p, outcomes: await this.sealAll(p.drafts, tx) });
+        accepted.push({ p, outcomes: await this.sealAll(p.drafts, tx, beforeRead) });
       } catch (err) {
         p.reject(err); // this append only: the others in the group go on
       }
     }
     const createdAt = this.now();
-    const { rows, byId, next } = numberRows(accepted, this.nextSequence, new Date(createdAt).toISOString());
-    if (rows.length > 0) {
+    return { ...numberRows(accepted, this.nextSequence, new Date(createdAt).toISOString()), accepted, tx, newThreads: heads.newThreads, createdAt };
+  }
+
+  /**
+   * Starts the group's INSERT at once (the statement is handed to SQLite's thread before this returns) and
+   * resolves, after COMMIT, to what answers the group: the listeners are told, then each append resolves. On a
+   * failed commit every append of the group is rejected and it resolves to undefined.
+   */
+  private async writeGroup(g: SealedGroup): Promise<(() => void) | undefined> {
+    if (g.rows.length > 0) {
       try {
-        await this.insert(rows, createdAt);
+        await this.insert(g.rows, g.createdAt);
       } catch (err) {
         const failure = this.commitFailure(err);
-        for (const a of accepted) a.p.reject(failure);
-        return;
+        for (const a of g.accepted) a.p.reject(failure);
+        return undefined;
       }
-      this.nextSequence = next;
-      for (const [k, v] of known) if (!tx.heads.has(k)) this.cacheHead(k, v);
-      for (const r of rows) {
-        if (newThreads.delete(r.thread)) this.threadTotal++;
+      this.nextSequence = g.next;
+      this.checkpointer.committed();
+      for (const [k, v] of g.tx.known) if (!g.tx.heads.has(k)) this.cacheHead(k, v);
+      for (const r of g.rows) {
+        if (g.newThreads.delete(r.thread)) this.threadTotal++;
         this.rememberThread(r.thread);
       }
-      for (const [k, v] of tx.heads) this.cacheHead(k, v);
-      this.notify(rows);
+      for (const [k, v] of g.tx.heads) this.cacheHead(k, v);
     }
-    for (const a of accepted) {
-      a.p.resolve(a.outcomes.map((o) => ({ record: o.existing ?? byId.get(o.record.id) ?? (o.record as StoredRecord), created: o.created })));
-    }
+    return () => {
+      if (g.rows.length > 0) this.notify(g.rows);
+      for (const a of g.accepted) {
+        a.p.resolve(a.outcomes.map((o) => ({ record: o.existing ?? g.byId.get(o.record.id) ?? (o.record as StoredRecord), created: o.created })));
+      }
+    };
   }
 
   /**
    * Seals one append's drafts against the heads so far. They join the transaction only when every one of them
    * passes, so a refused batch leaves no clock or id behind for the appends after it.
    */
-  private async sealAll(drafts: Pending['drafts'], tx: GroupDraft): Promise<Outcome[]> {
+  private async sealAll(drafts: Pending['drafts'], tx: GroupDraft, beforeRead: () => void): Promise<Outcome[]> {
     const own: GroupDraft = { heads: new Map(), inFlight: new Map(), known: tx.known };
     const outcomes: Outcome[] = [];
     for (let i = 0; i < drafts.length; i++) {
@@ -340,7 +393,11 @@ export class RecordLog {
       const key = headKey(d.thread, d.actor);
       const stored = tx.known.get(key);
       const head = own.heads.get(key) ?? tx.heads.get(key) ?? (stored === NO_HEAD ? undefined : stored);
-      outcomes.push(d.clock === undefined || head === undefined || d.clock > head ? sealNext(d, head, where, own) : await this.sealRepeat(d, d.clock, head, where, own, tx));
+      if (d.clock === undefined || head === undefined || d.clock > head) outcomes.push(sealNext(d, head, where, own));
+      else {
+        beforeRead();
+        outcomes.push(await this.sealRepeat(d, d.clock, head, where, own, tx));
+      }
     }
     for (const [k, v] of own.heads) tx.heads.set(k, v);
     for (const [k, v] of own.inFlight) tx.inFlight.set(k, v);
@@ -478,6 +535,7 @@ export class RecordLog {
       else await new Promise((r) => setImmediate(r));
     }
     await this.reader.close().catch(() => undefined);
+    await this.checkpointer.close().catch(() => undefined);
     try {
       await this.writer.get('PRAGMA wal_checkpoint(TRUNCATE)');
     } finally {
@@ -495,6 +553,17 @@ interface ListFilter {
 }
 
 type Outcome = { record: SplRecord; created: boolean; existing?: StoredRecord };
+
+/** A group sealed and numbered, ready to be written. */
+interface SealedGroup {
+  accepted: Array<{ p: Pending; outcomes: Outcome[] }>;
+  rows: StoredRecord[];
+  byId: Map<string, StoredRecord>;
+  next: number;
+  tx: GroupDraft;
+  newThreads: Set<string>;
+  createdAt: number;
+}
 
 /** Heads and records a transaction (or one append within it) will add, before they are committed. */
 interface GroupDraft {

@@ -82,6 +82,30 @@ t.test('group commit: concurrent appends share transactions and resolve only aft
   t.equal(log.recordCount, N);
 });
 
+t.test('listeners see each group once, in commit order, before any of its appends resolves', async (t) => {
+  const log = await RecordLog.open(tmpStore(t), { create: true });
+  t.teardown(() => log.close());
+  const told: number[] = [];
+  log.onCommit((rows) => told.push(...rows.map((r) => r.sequence)));
+  const early: number[] = [];
+  // Rounds that overlap: a group's appends resolve while the next group is being written.
+  await Promise.all(
+    Array.from({ length: 20 }, (_, round) =>
+      new Promise((r) => setTimeout(r, round)).then(() =>
+        Promise.all(
+          Array.from({ length: 10 }, (_, i) =>
+            log.append([draft({ thread: 'th_' + (round * 10 + i + 1).toString(16).padStart(64, '0'), body: { round, i } })]).then(([o]) => {
+              if (!told.includes(o!.record.sequence)) early.push(o!.record.sequence);
+            }),
+          ),
+        ),
+      ),
+    ),
+  );
+  t.same(early, [], 'no append resolved before the listeners were told of its record');
+  t.same(told, Array.from({ length: 200 }, (_, i) => i + 1), 'every record told once, in sequence order');
+});
+
 t.test('one request failing does not fail others in the same transaction', async (t) => {
   const log = await RecordLog.open(tmpStore(t), { create: true });
   t.teardown(() => log.close());
