@@ -8,6 +8,7 @@ import { validateRecord } from '../../lib/kernel/record.js';
 import { inspectStoreFile } from '../../lib/store/inspect.js';
 import { listGenerations, startupBackup } from '../../lib/instance/startup-backup.js';
 import { generationName } from '../../lib/store/backup-names.js';
+import { truncateWal } from '../helpers/store.js';
 
 function setup(t: Test) {
   const dir = mkdtempSync(join(tmpdir(), 'spl-sb-'));
@@ -235,8 +236,7 @@ t.test('a deferred startup backup copies the store as it was when it was pinned,
   t.match(s.lines.at(-1), { records: 40_000, msg: 'startup backup written and verified' });
   t.same(readdirSync(s.backups), ['hub.db.bak'], 'no temporary left behind');
   // The pin is released: a full checkpoint can now truncate the WAL (a reader holding old frames would stop it).
-  const writer = (live as unknown as { writer: { get<T>(sql: string): Promise<T> } }).writer;
-  t.match(await writer.get('PRAGMA wal_checkpoint(TRUNCATE)'), { busy: 0 }, 'no reader holds the WAL');
+  t.match(await truncateWal(live), { busy: 0 }, 'no reader holds the WAL');
 });
 
 t.test('a deferred startup backup stopped by a shutdown leaves hub.db.bak as it was and no partial copy; the next start takes it again', async (t) => {
@@ -275,8 +275,7 @@ t.test('a deferred startup backup whose start failed releases its snapshot witho
   const live = await RecordLog.open(s.store);
   // A commit after the pin: a snapshot still held would keep its frame out of the main file, and the check busy.
   await live.append([validateRecord({ thread: 'th_' + 'f'.repeat(64), actor: 'did:sync:user:c', act: 'DO', body: {} })]);
-  const writer = (live as unknown as { writer: { get<T>(sql: string): Promise<T> } }).writer;
-  t.match(await writer.get('PRAGMA wal_checkpoint(TRUNCATE)'), { busy: 0 }, 'the read snapshot is released');
+  t.match(await truncateWal(live), { busy: 0 }, 'the read snapshot is released');
   await live.close();
 });
 
@@ -290,7 +289,6 @@ t.test('a deferred startup backup that cannot be written says so with what to do
   t.match(warn, { level: 40, msg: /^startup backup failed: .*ENOENT.*; .*hub\.db\.bak is left as it was and the next start takes the copy again \(for a copy now: spl backup create --dest DIR\)$/ });
   const live = await RecordLog.open(s.store);
   await live.append([validateRecord({ thread: 'th_' + 'f'.repeat(64), actor: 'did:sync:user:c', act: 'DO', body: {} })]);
-  const writer = (live as unknown as { writer: { get<T>(sql: string): Promise<T> } }).writer;
-  t.match(await writer.get('PRAGMA wal_checkpoint(TRUNCATE)'), { busy: 0 }, 'the read snapshot is released');
+  t.match(await truncateWal(live), { busy: 0 }, 'the read snapshot is released');
   await live.close();
 });
