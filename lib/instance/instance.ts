@@ -204,8 +204,11 @@ async function openStore(opts: StartOptions, logger: Logger, now: () => number, 
 
   const openedAt = now();
   progress(`opening the store ${config.storePath} (quick_check)`);
-  // A failed background checkpoint loses nothing (the frames stay in the WAL); it is said, once per run.
-  const walCheckpoint = { onError: (err: unknown) => logger.warn({ err }, 'WAL checkpoint failed; committed records stay in the WAL and the next run copies them') };
+  // A failed background checkpoint loses nothing (the frames stay in the WAL); said at the first of a streak, then every 100th.
+  const walCheckpoint = {
+    onError: (err: unknown, failed: number) =>
+      logger.warn({ err, failed_in_a_row: failed }, `WAL checkpoint failed (${failed} in a row); committed records stay in the WAL, and the writer copies them itself while this goes on`),
+  };
   const log = await RecordLog.open(config.storePath, { create: true, now, walCheckpoint, ...(opts.earlyCheck ? { checked: opts.earlyCheck } : {}) });
   try {
     const storedDid = await log.getMeta('instance_did');

@@ -124,7 +124,7 @@ export class RecordLog {
       await writer.close();
       throw err;
     }
-    const checkpointer = new WalCheckpointer(copier, opts.walCheckpoint);
+    const checkpointer = new WalCheckpointer(copier, writer, opts.walCheckpoint);
     const log = new RecordLog(path, writer, reader, checkpointer, opts.now ?? Date.now, opts.headsCached);
     try {
       await log.loadHeads(await counted);
@@ -526,7 +526,7 @@ export class RecordLog {
     await setMeta(this.writer, key, value);
   }
 
-  /** Waits for queued appends, checkpoints the WAL into the main file, and closes both connections. */
+  /** Waits for queued appends, checkpoints the WAL into the main file, and closes its three connections. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

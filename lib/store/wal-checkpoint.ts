@@ -5,12 +5,19 @@
 // reader, one at a time and at least `spacingMs` apart while commits arrive.
 //
 // The WAL starts over only when every frame in it has been copied when a commit begins, a moment steady
-// ingest may never leave. So once a run ends with `catchUpFrames` or more in the WAL, the writer waits between
-// two groups for one more run: it copies only what was committed while the last one ran, nothing is committed
-// meanwhile, and the next commit starts the WAL over. The WAL stays near catchUpFrames pages. When a reader
-// holds an older snapshot (a backup's copy) nothing past it can be copied: the WAL then grows until the reader
-// lets go, as it does under SQLite's own checkpoints, and the writer waits again only after another
-// catchUpFrames.
+// ingest may never leave. So once a run finds `catchUpFrames` or more in the WAL, the writer waits between two
+// groups for one more run: it copies only what was committed while the last one ran, nothing is committed
+// meanwhile, and the next commit can start the WAL over. The WAL stays near catchUpFrames pages.
+//
+// A reader holding an older snapshot (a backup's copy) keeps the frames after it from being copied: the WAL
+// then grows until the reader lets go, as it does under SQLite's own checkpoints, and the writer waits again
+// only after another catchUpFrames. The catch-up stays PASSIVE on purpose: waiting for such a reader would stall
+// every write for as long as the backup runs.
+//
+// Runs that fail lose nothing (the frames stay in the WAL). After FALLBACK_AFTER failed runs in a row the
+// catch-up runs on the writer's own connection instead, as SQLite's own checkpoint would, so the WAL stays
+// bounded even when this connection cannot checkpoint. Failures are reported on the first of a streak and then
+// once every REPORT_EVERY.
 
 import type { Database } from './database.js';
 
@@ -25,12 +32,17 @@ export interface WalCheckpointOptions {
   catchUpFrames?: number;
   /** Least time between the starts of two background runs (default 100 ms). */
   spacingMs?: number;
-  /** A run that failed: the store is still whole (the frames stay in the WAL), it is only not copied yet. */
-  onError?: (err: unknown) => void;
+  /** A failed run, and how many have failed in a row: the store is still whole, the frames are only not copied yet. */
+  onError?: (err: unknown, failedInARow: number) => void;
 }
 
+/** Failed background runs in a row after which the writer's connection takes the catch-up. */
+const FALLBACK_AFTER = 3;
+/** A streak of failures is reported at its first run and then once every this many. */
+const REPORT_EVERY = 100;
+
 export class WalCheckpointer {
-  private running: Promise<void> | null = null;
+  private running: Promise<CheckpointResult | undefined> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private pending = false;
   private lastStart = -Infinity;
@@ -39,12 +51,15 @@ export class WalCheckpointer {
   private checkpointed = 0;
   /** The WAL size at which the writer next waits: catchUpFrames, or more while a reader holds frames back. */
   private catchUpAt: number;
+  private failedInARow = 0;
+  private failedSinceCatchUp = 0;
   private closed = false;
   private readonly catchUpFrames: number;
   private readonly spacingMs: number;
-  private readonly onError: (err: unknown) => void;
+  private readonly onError: (err: unknown, failedInARow: number) => void;
 
-  constructor(private readonly db: Database, opts: WalCheckpointOptions = {}) {
+  /** `db`: the connection the runs use. `fallback`: the writer's, for a catch-up when `db` keeps failing. */
+  constructor(private readonly db: Database, private readonly fallback: Database, opts: WalCheckpointOptions = {}) {
     this.catchUpFrames = opts.catchUpFrames ?? 8192;
     this.spacingMs = opts.spacingMs ?? 100;
     this.onError = opts.onError ?? (() => undefined);
@@ -65,27 +80,31 @@ export class WalCheckpointer {
 
   /** Whether the writer should call catchUp() before its next group. */
   get due(): boolean {
-    return !this.closed && this.running === null && this.log >= this.catchUpAt;
+    return !this.closed && this.running === null && (this.log >= this.catchUpAt || this.failedSinceCatchUp >= FALLBACK_AFTER);
   }
 
   /**
    * One run while the writer waits (it commits nothing until this resolves), after the one in progress: every
-   * frame no reader holds back is copied, and the next commit starts the WAL over.
+   * frame no reader holds back is copied, and the next commit can start the WAL over.
    */
   async catchUp(): Promise<void> {
     while (this.running) await this.running;
     if (this.closed) return;
     this.clearTimer();
     this.pending = false;
-    await this.run();
-    if (this.checkpointed >= this.log) {
-      // Everything copied, and nothing committed meanwhile: the next commit starts the WAL over.
+    const on = this.failedSinceCatchUp >= FALLBACK_AFTER ? this.fallback : this.db;
+    this.failedSinceCatchUp = 0;
+    const r = await this.run(on);
+    if (r === undefined) {
+      // Did not run: try again once the WAL has grown by catchUpFrames more, not before every group.
+      this.catchUpAt = this.log + this.catchUpFrames;
+    } else if (r.checkpointed >= r.log) {
+      // Everything copied, and nothing committed meanwhile: the WAL can start over at the next commit.
       this.log = 0;
       this.catchUpAt = this.catchUpFrames;
     } else {
-      // Held back by a reader: wait again only once the WAL has grown by catchUpFrames more, not before
-      // every group. That catch-up, the reader gone, copies everything and the WAL starts over.
-      this.catchUpAt = this.log + this.catchUpFrames;
+      // Held back by a reader: wait again only once the WAL has grown by catchUpFrames more.
+      this.catchUpAt = r.log + this.catchUpFrames;
     }
   }
 
@@ -98,7 +117,7 @@ export class WalCheckpointer {
 
   private schedule(): void {
     // At catchUpAt the next run is the writer's catch-up, not one that commits would race.
-    if (this.running || this.timer || this.closed || !this.pending || this.log >= this.catchUpAt) return;
+    if (this.running || this.timer || this.closed || !this.pending || this.due) return;
     const wait = this.lastStart + this.spacingMs - performance.now();
     if (wait > 0) {
       this.timer = setTimeout(() => {
@@ -109,23 +128,39 @@ export class WalCheckpointer {
       return;
     }
     this.pending = false;
-    void this.run().then(() => this.schedule());
+    void this.run(this.db).then(() => this.schedule());
   }
 
-  private run(): Promise<void> {
+  /** One PASSIVE run on `on`; undefined when it failed or could not start. Never rejects. */
+  private run(on: Database): Promise<CheckpointResult | undefined> {
     this.lastStart = performance.now();
-    const running = this.db
+    const running = on
       .get<CheckpointResult>('PRAGMA wal_checkpoint(PASSIVE)')
       .then(
         (r) => {
-          // log -1: the run could not start (another checkpoint held the lock); what was known stands. A
-          // background run that copied everything still races commits, so only a catch-up starts the WAL over.
-          if (r && r.log >= 0) {
-            this.log = r.log;
-            this.checkpointed = r.checkpointed;
-          }
+          if (on === this.db) this.failedInARow = 0; // the writer's run says nothing of this connection
+          // log -1: the run could not start (another checkpoint held the lock); what was known stands.
+          if (!r || r.log < 0) return undefined;
+          // Fewer frames than last time: the WAL started over since, so the next wait is catchUpFrames away.
+          if (r.log < this.log) this.catchUpAt = this.catchUpFrames;
+          this.log = r.log;
+          this.checkpointed = r.checkpointed;
+          return r;
         },
-        (err) => this.onError(err),
+        (err) => {
+          if (on === this.db) {
+            this.failedInARow++;
+            this.failedSinceCatchUp++;
+          }
+          if (this.failedInARow === 1 || this.failedInARow % REPORT_EVERY === 0) {
+            try {
+              this.onError(err, this.failedInARow);
+            } catch {
+              // a report that fails cannot stop the checkpoint or the writer
+            }
+          }
+          return undefined;
+        },
       )
       .finally(() => {
         this.running = null;
