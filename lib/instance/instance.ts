@@ -207,7 +207,7 @@ async function openStore(opts: StartOptions, logger: Logger, now: () => number, 
   // A failed background checkpoint loses nothing (the frames stay in the WAL); said at the first of a streak, then every 100th.
   const walCheckpoint = {
     onError: (err: unknown, failed: number) =>
-      logger.warn({ err, failed_in_a_row: failed }, `WAL checkpoint failed (${failed} in a row); committed records stay in the WAL, and the writer copies them itself while this goes on`),
+      logger.warn({ err, failed_in_a_row: failed }, `WAL checkpoint failed (${failed} in a row); committed records stay in the WAL, and the writer copies them itself while this goes on; if it does not stop, spl doctor checks the store and its disk`),
   };
   const log = await RecordLog.open(config.storePath, { create: true, now, walCheckpoint, ...(opts.earlyCheck ? { checked: opts.earlyCheck } : {}) });
   try {

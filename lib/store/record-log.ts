@@ -105,22 +105,16 @@ export class RecordLog {
       await counted;
       throw err;
     }
-    let reader: Database;
+    let reader: Database | undefined;
     let copier: Database;
     try {
       // Commits never checkpoint: the checkpointer's own connection does (wal-checkpoint.ts).
       await writer.exec('PRAGMA wal_autocheckpoint = 0');
       reader = await Database.open(path, { mustExist: true });
-    } catch (err) {
-      await counted;
-      await writer.close();
-      throw err;
-    }
-    try {
       copier = await Database.open(path, { mustExist: true });
     } catch (err) {
       await counted;
-      await reader.close();
+      await reader?.close();
       await writer.close();
       throw err;
     }

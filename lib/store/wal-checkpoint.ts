@@ -46,9 +46,8 @@ export class WalCheckpointer {
   private timer: NodeJS.Timeout | null = null;
   private pending = false;
   private lastStart = -Infinity;
-  /** Frames in the WAL when the last run began (0 after a catch-up that copied them all), and how many it copied. */
+  /** Frames in the WAL when the last run began (0 after a catch-up that copied them all). */
   private log = 0;
-  private checkpointed = 0;
   /** The WAL size at which the writer next waits: catchUpFrames, or more while a reader holds frames back. */
   private catchUpAt: number;
   private failedInARow = 0;
@@ -64,11 +63,6 @@ export class WalCheckpointer {
     this.spacingMs = opts.spacingMs ?? 100;
     this.onError = opts.onError ?? (() => undefined);
     this.catchUpAt = this.catchUpFrames;
-  }
-
-  /** Frames in the WAL and frames copied, as the last run found them. */
-  get lastRun(): { log: number; checkpointed: number } {
-    return { log: this.log, checkpointed: this.checkpointed };
   }
 
   /** Called after each commit: schedules a background run. */
@@ -144,7 +138,6 @@ export class WalCheckpointer {
           // Fewer frames than last time: the WAL started over since, so the next wait is catchUpFrames away.
           if (r.log < this.log) this.catchUpAt = this.catchUpFrames;
           this.log = r.log;
-          this.checkpointed = r.checkpointed;
           return r;
         },
         (err) => {
