@@ -11,6 +11,7 @@ import { RecordLog } from '../../lib/store/record-log.js';
 import { Database } from '../../lib/store/database.js';
 import type { WalCheckpointer } from '../../lib/store/wal-checkpoint.js';
 import { validateRecord } from '../../lib/kernel/record.js';
+import { walCheckpoint } from '../helpers/store.js';
 
 const ALICE = 'did:sync:user:alice';
 /** One WAL frame: a 24-byte header and a 4 KiB page. */
@@ -37,6 +38,26 @@ async function until(t: Test, what: string, cond: () => boolean): Promise<void> 
   t.ok(cond(), what);
 }
 
+/** A store whose catch-ups, at `catchUpFrames`, are counted as the writer asks for them. */
+async function countingCatchUps(t: Test, catchUpFrames: number): Promise<{ path: string; log: RecordLog; catchUps: () => number }> {
+  const path = tmpStore(t);
+  const log = await RecordLog.open(path, { create: true, walCheckpoint: { catchUpFrames, spacingMs: 0 } });
+  t.teardown(() => log.close());
+  const cp = (log as unknown as { checkpointer: WalCheckpointer }).checkpointer;
+  let n = 0;
+  const catchUp = cp.catchUp.bind(cp);
+  cp.catchUp = () => {
+    n++;
+    return catchUp();
+  };
+  return { path, log, catchUps: () => n };
+}
+
+/** Every run on the log's own checkpoint connection fails from now on: a real SQLite error, not a stand-in. */
+function breakCheckpointConnection(log: RecordLog): Promise<void> {
+  return (log as unknown as { checkpointer: { db: Database } }).checkpointer.db.close();
+}
+
 t.test('commits leave the copy to the background: the main file fills while the WAL keeps every frame', async (t) => {
   const path = tmpStore(t);
   const log = await RecordLog.open(path, { create: true, walCheckpoint: { spacingMs: 0 } });
@@ -50,21 +71,12 @@ t.test('commits leave the copy to the background: the main file fills while the 
 });
 
 t.test('under steady ingest the WAL stays near catchUpFrames: the writer waits for a catch-up and the WAL starts over', async (t) => {
-  const path = tmpStore(t);
   const catchUpFrames = 300;
-  const log = await RecordLog.open(path, { create: true, walCheckpoint: { catchUpFrames, spacingMs: 0 } });
-  t.teardown(() => log.close());
-  const cp = (log as unknown as { checkpointer: WalCheckpointer }).checkpointer;
-  let catchUps = 0;
-  const catchUp = cp.catchUp.bind(cp);
-  cp.catchUp = () => {
-    catchUps++;
-    return catchUp();
-  };
+  const { path, log, catchUps } = await countingCatchUps(t, catchUpFrames);
   // ~16 × 3 pages a group: 400 groups write several thousand frames, many times catchUpFrames.
   await ingest(log, 400);
   const wal = statSync(path + '-wal').size;
-  t.ok(catchUps >= 2, `the writer caught up ${catchUps} times`);
+  t.ok(catchUps() >= 2, `the writer caught up ${catchUps()} times`);
   // Bounded by what can land between the run that saw catchUpFrames and the catch-up: a few groups (without the
   // checkpointer, the WAL would hold every one of the ~20,000 frames written).
   t.ok(wal < 3 * catchUpFrames * FRAME, `the WAL file stayed at ${wal} bytes (${Math.round(wal / FRAME)} frames) for catchUpFrames ${catchUpFrames}`);
@@ -72,17 +84,8 @@ t.test('under steady ingest the WAL stays near catchUpFrames: the writer waits f
 });
 
 t.test('a reader holding an old snapshot: the writer does not wait before every group, and the WAL starts over once it lets go', async (t) => {
-  const path = tmpStore(t);
   const catchUpFrames = 300;
-  const log = await RecordLog.open(path, { create: true, walCheckpoint: { catchUpFrames, spacingMs: 0 } });
-  t.teardown(() => log.close());
-  const cp = (log as unknown as { checkpointer: WalCheckpointer }).checkpointer;
-  let catchUps = 0;
-  const catchUp = cp.catchUp.bind(cp);
-  cp.catchUp = () => {
-    catchUps++;
-    return catchUp();
-  };
+  const { path, log, catchUps } = await countingCatchUps(t, catchUpFrames);
   await ingest(log, 2);
   const reader = await Database.open(path, { readonly: true });
   await reader.exec('BEGIN');
@@ -90,7 +93,7 @@ t.test('a reader holding an old snapshot: the writer does not wait before every 
   await ingest(log, 300, 16, 32);
   const held = statSync(path + '-wal').size / FRAME;
   t.ok(held > 3 * catchUpFrames, `the WAL grew to ${Math.round(held)} frames while the snapshot was held`);
-  t.ok(catchUps <= Math.ceil(held / catchUpFrames) + 1, `${catchUps} catch-ups for ${Math.round(held)} frames, not one per group (300)`);
+  t.ok(catchUps() <= Math.ceil(held / catchUpFrames) + 1, `${catchUps()} catch-ups for ${Math.round(held)} frames, not one per group (300)`);
   await reader.exec('ROLLBACK');
   await reader.close();
   await ingest(log, 200, 16, 5000);
@@ -98,12 +101,8 @@ t.test('a reader holding an old snapshot: the writer does not wait before every 
   // since the snapshot was let go, at least the frames written while it was held would still be there.
   const probe = await Database.open(path);
   t.teardown(() => probe.close());
-  let now = await probe.get<{ log: number }>('PRAGMA wal_checkpoint(PASSIVE)');
-  for (let i = 0; i < 50 && now!.log < 0; i++) {
-    await new Promise((r) => setTimeout(r, 20)); // the log's own run holds the checkpoint lock for a moment
-    now = await probe.get<{ log: number }>('PRAGMA wal_checkpoint(PASSIVE)');
-  }
-  t.ok(now!.log >= 0 && now!.log < held / 2, `the WAL started over once the reader let go (${now!.log} frames now, ${Math.round(held)} while held)`);
+  const now = await walCheckpoint(probe, 'PASSIVE');
+  t.ok(now.log >= 0 && now.log < held / 2, `the WAL started over once the reader let go (${now.log} frames now, ${Math.round(held)} while held)`);
   t.equal(log.recordCount, 32 + 4800 + 3200);
 });
 
@@ -114,8 +113,7 @@ t.test('a checkpoint connection that keeps failing: reported once per streak, th
   const log = await RecordLog.open(path, { create: true, walCheckpoint: { catchUpFrames, spacingMs: 0, onError: (err, n) => errors.push([err, n]) } });
   t.teardown(() => log.close());
   await ingest(log, 2);
-  // Every run on the log's own checkpoint connection now fails: a real SQLite error, not a stand-in.
-  await (log as unknown as { checkpointer: { db: Database } }).checkpointer.db.close();
+  await breakCheckpointConnection(log);
   await ingest(log, 400, 16, 32);
   t.ok(errors.length >= 1, 'the failure is reported');
   t.match(String(errors[0]![0]), /SQLITE_MISUSE|closed/i);
@@ -133,7 +131,7 @@ t.test('an onError that throws stops neither the checkpoint nor the writer', asy
   const log = await RecordLog.open(path, { create: true, walCheckpoint: { catchUpFrames: 300, spacingMs: 0, onError: () => { throw new Error('the report failed'); } } });
   t.teardown(() => log.close());
   await ingest(log, 2);
-  await (log as unknown as { checkpointer: { db: Database } }).checkpointer.db.close();
+  await breakCheckpointConnection(log);
   await ingest(log, 100, 16, 32);
   t.equal(log.recordCount, 32 + 1600);
 });
