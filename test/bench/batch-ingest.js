@@ -20,7 +20,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import sqlite3 from 'sqlite3';
 import { RecordLog } from '../../dist/store/record-log.js';
 import { validateRecord } from '../../dist/kernel/record.js';
 import { recordId } from '../../dist/kernel/id.js';
@@ -28,11 +27,10 @@ import { RECORDS_DDL } from '../../dist/store/schema.js';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fmt } from './lib.js';
+import { INSERT_SQL, rawAll, rawClose, rawExec, rawMultiBatch, rawOpen, rawSetup } from './raw-writer.js';
 
 export const TARGET = 0.9;
 export const CLI_TARGET = 0.4;
-
-const INSERT_SQL = 'INSERT INTO records (sequence, id, thread, actor, act, clock, data_type, parents, body, judged_by, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)';
 
 const THREADS = Array.from({ length: 50 }, (_, i) => 'th_' + createHash('sha256').update(`batch-thread-${i}`).digest('hex'));
 const ACTORS = Array.from({ length: 8 }, (_, i) => `did:sync:user:bench${i}`);
@@ -77,30 +75,6 @@ function prepare(batches, batchSize, createdAt) {
 
 // --- raw node-sqlite3 side -------------------------------------------------------------------------------
 
-function rawOpen(path) {
-  return new Promise((resolve, reject) => {
-    const db = new sqlite3.Database(path, sqlite3.OPEN_READWRITE | sqlite3.OPEN_CREATE | sqlite3.OPEN_FULLMUTEX, (err) => {
-      if (err) return reject(err);
-      db.configure('busyTimeout', 5000);
-      resolve(db);
-    });
-  });
-}
-const rawExec = (db, sql) => new Promise((resolve, reject) => db.exec(sql, (err) => (err ? reject(err) : resolve())));
-const rawGet = (db, sql) => new Promise((resolve, reject) => db.get(sql, (err, row) => (err ? reject(err) : resolve(row))));
-const rawAll = (db, sql) => new Promise((resolve, reject) => db.all(sql, (err, rows) => (err ? reject(err) : resolve(rows))));
-
-async function rawSetup(path) {
-  const db = await rawOpen(path);
-  await rawGet(db, 'PRAGMA journal_mode = WAL');
-  await rawExec(db, 'PRAGMA synchronous = FULL');
-  await rawExec(db, RECORDS_DDL);
-  const stmt = await new Promise((resolve, reject) => {
-    const s = db.prepare(INSERT_SQL, (err) => (err ? reject(err) : resolve(s)));
-  });
-  return { db, stmt };
-}
-
 /** One transaction: BEGIN IMMEDIATE, the prepared INSERT once per row (queued on the statement), COMMIT. */
 async function rawBatch({ db, stmt }, rows) {
   await rawExec(db, 'BEGIN IMMEDIATE');
@@ -111,29 +85,6 @@ async function rawBatch({ db, stmt }, rows) {
     await rawExec(db, 'ROLLBACK').catch(() => undefined);
     throw err;
   }
-}
-
-/**
- * The best raw way: the whole batch as one multi-VALUES INSERT (1,000 rows × 11 columns fit SQLite's 32,766
- * parameters), prepared once per batch size and kept, run in autocommit (one statement = one transaction).
- */
-async function rawMultiBatch(side, rows) {
-  side.multi ??= new Map();
-  let stmt = side.multi.get(rows.length);
-  if (!stmt) {
-    const sql = INSERT_SQL.replace(/VALUES .*$/, 'VALUES ' + rows.map(() => '(?,?,?,?,?,?,?,?,?,?,?)').join(','));
-    stmt = await new Promise((resolve, reject) => {
-      const st = side.db.prepare(sql, (err) => (err ? reject(err) : resolve(st)));
-    });
-    side.multi.set(rows.length, stmt);
-  }
-  await new Promise((resolve, reject) => stmt.run(rows.flat(), (err) => (err ? reject(err) : resolve())));
-}
-
-async function rawClose({ db, stmt, multi }) {
-  await new Promise((resolve) => stmt.finalize(resolve));
-  for (const m of multi?.values() ?? []) await new Promise((resolve) => m.finalize(resolve));
-  await new Promise((resolve, reject) => db.close((err) => (err ? reject(err) : resolve())));
 }
 
 const sqlText = (v) => (v === null ? 'NULL' : typeof v === 'number' ? String(v) : `'${String(v).replaceAll("'", "''")}'`);

@@ -12,13 +12,23 @@
 // (append-stub.js, preloaded with NODE_OPTIONS=--import): the route's own cost. spl ÷ stubbed is the share of
 // the rate the store leaves (target ≥ 0.75). That side is checked to have stored nothing, so a stub that did
 // not load cannot pass for one.
+//
+// For context (reported, not gated): the raw node-sqlite3 writer's own ceiling (raw-writer.js), with the same
+// schema and pragmas and records shaped like this load's, at the group sizes 32 connections can form: 32 rows
+// a commit (every connection in one commit) and 16 (the two alternating halves they settle into). Measured in
+// every round beside the three sides, it shows what the store's engine alone allows on this machine against
+// the rate the targets ask of spl.
 
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fmt, httpJson, makeHome, median, runSpl, sleep } from './lib.js';
+import { writerCeiling } from './raw-writer.js';
 
 export const TARGET = 0.4;
 export const STORE_TARGET = 0.75;
@@ -154,6 +164,19 @@ async function withSpl(fn, { stubbed = false } = {}) {
   }
 }
 
+/** The raw writer's rows/s in 32-row and 16-row commits, records shaped like load()'s. */
+async function writerCeilings(connections, seconds) {
+  const dir = mkdtempSync(join(tmpdir(), 'spl-bench-ceiling-'));
+  try {
+    const rowFor = (n) => ({ thread: thread(n % connections), actor: ACTOR, act: 'DO', body: { kind: 'bench.ingest.event', run: 'ceiling', n } });
+    const got = {};
+    for (const groupSize of [32, 16]) got[groupSize] = await writerCeiling(join(dir, `raw-${groupSize}.db`), { groupSize, seconds, rowFor });
+    return got;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Lists every record in the store (paged by sequence) and checks it against what autocannon was told. */
 async function reconcile(port, run) {
   const health = await httpJson(port, 'GET', '/health');
@@ -198,12 +221,13 @@ async function reconcile(port, run) {
 }
 
 export async function httpIngest(opts = {}) {
-  const o = { connections: 32, warmupS: 2, measureS: 9, rounds: 3, log: console.log, ...opts };
+  const o = { connections: 32, warmupS: 2, measureS: 9, rounds: 3, ceilingS: 4, log: console.log, ...opts };
   const log = o.log;
   log(`http-ingest: POST /v1/records, ${o.connections} keep-alive connections, ${o.warmupS}s warm-up + ${o.measureS}s measured, ${o.rounds} rounds alternating`);
   const spl = [];
   const bare = [];
   const stubbed = [];
+  const ceiling = { 16: [], 32: [] };
   const problems = [];
   const runSplOnce = async (round) => {
     const r = await withSpl(async (port) => {
@@ -240,8 +264,14 @@ export async function httpIngest(opts = {}) {
   };
   // Each round runs the three sides in a different order, so drift in the machine's speed hits all alike.
   const orders = [[runSplOnce, runStubbedOnce, runBareOnce], [runBareOnce, runSplOnce, runStubbedOnce], [runStubbedOnce, runBareOnce, runSplOnce]];
+  const runCeilingOnce = async (round) => {
+    const got = await writerCeilings(o.connections, o.ceilingS);
+    for (const g of [32, 16]) ceiling[g].push(got[g]);
+    log(`  [round ${round}] raw writer (info): ${fmt(got[32])} rows/s in 32-row commits, ${fmt(got[16])} in 16-row commits`);
+  };
   for (let round = 1; round <= o.rounds; round++) {
     for (const side of orders[(round - 1) % orders.length]) await side(round);
+    if (o.ceilingS > 0) await runCeilingOnce(round);
     await sleep(200);
   }
   const splRps = median(spl);
@@ -250,6 +280,12 @@ export async function httpIngest(opts = {}) {
   const ratio = splRps / bareRps;
   log(`  median spl ${fmt(splRps)} req/s ÷ median bare ${fmt(bareRps)} req/s = ${ratio.toFixed(3)} (target ≥ ${TARGET})`);
   log(`  median spl ${fmt(splRps)} req/s ÷ median stubbed ${fmt(stubRps)} req/s = ${(splRps / stubRps).toFixed(3)} (target ≥ ${STORE_TARGET})`);
+  if (o.ceilingS > 0) {
+    log(
+      `  (info, not gated) the raw node-sqlite3 writer alone, nothing else running: median ${fmt(median(ceiling[32]))} rows/s in 32-row commits, ${fmt(median(ceiling[16]))} in 16-row ones;` +
+        ` the targets ask spl for ${fmt(TARGET * bareRps)} req/s (${TARGET} × bare) and ${fmt(STORE_TARGET * stubRps)} req/s (${STORE_TARGET} × stubbed)`,
+    );
+  }
   for (const p of problems) log(`  PROBLEM: ${p}`);
   return [
     { name: 'http-ingest', measure: 'spl ÷ bare node:http (req/s)', a: splRps, b: bareRps, unit: 'req/s', ratio, target: TARGET, problems },
