@@ -23,10 +23,10 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import autocannon from 'autocannon';
 import { fmt, httpJson, makeHome, median, runSpl, sleep } from './lib.js';
 import { writerCeiling } from './raw-writer.js';
 
@@ -227,7 +227,7 @@ export async function httpIngest(opts = {}) {
   const spl = [];
   const bare = [];
   const stubbed = [];
-  const ceiling = { 16: [], 32: [] };
+  const ceilings = []; // per round: rows/s by commit size
   const problems = [];
   const runSplOnce = async (round) => {
     const r = await withSpl(async (port) => {
@@ -262,13 +262,13 @@ export async function httpIngest(opts = {}) {
     if (r.stored !== 0) problems.push(`round ${round}: the stubbed side stored ${r.stored} records: the append stub did not load`);
     if (r.run.non2xx > 0 || r.run.acked.size === 0) problems.push(`round ${round}: the stubbed side answered ${r.run.non2xx} non-2xx and ${r.run.acked.size} 2xx`);
   };
-  // Each round runs the three sides in a different order, so drift in the machine's speed hits all alike.
-  const orders = [[runSplOnce, runStubbedOnce, runBareOnce], [runBareOnce, runSplOnce, runStubbedOnce], [runStubbedOnce, runBareOnce, runSplOnce]];
   const runCeilingOnce = async (round) => {
     const got = await writerCeilings(o.connections, o.ceilingS);
-    for (const g of [32, 16]) ceiling[g].push(got[g]);
+    ceilings.push(got);
     log(`  [round ${round}] raw writer (info): ${fmt(got[32])} rows/s in 32-row commits, ${fmt(got[16])} in 16-row commits`);
   };
+  // Each round runs the three sides in a different order, so drift in the machine's speed hits all alike.
+  const orders = [[runSplOnce, runStubbedOnce, runBareOnce], [runBareOnce, runSplOnce, runStubbedOnce], [runStubbedOnce, runBareOnce, runSplOnce]];
   for (let round = 1; round <= o.rounds; round++) {
     for (const side of orders[(round - 1) % orders.length]) await side(round);
     if (o.ceilingS > 0) await runCeilingOnce(round);
@@ -282,7 +282,7 @@ export async function httpIngest(opts = {}) {
   log(`  median spl ${fmt(splRps)} req/s ÷ median stubbed ${fmt(stubRps)} req/s = ${(splRps / stubRps).toFixed(3)} (target ≥ ${STORE_TARGET})`);
   if (o.ceilingS > 0) {
     log(
-      `  (info, not gated) the raw node-sqlite3 writer alone, nothing else running: median ${fmt(median(ceiling[32]))} rows/s in 32-row commits, ${fmt(median(ceiling[16]))} in 16-row ones;` +
+      `  (info, not gated) the raw node-sqlite3 writer alone, nothing else running: median ${fmt(median(ceilings.map((c) => c[32])))} rows/s in 32-row commits, ${fmt(median(ceilings.map((c) => c[16])))} in 16-row ones;` +
         ` the targets ask spl for ${fmt(TARGET * bareRps)} req/s (${TARGET} × bare) and ${fmt(STORE_TARGET * stubRps)} req/s (${STORE_TARGET} × stubbed)`,
     );
   }

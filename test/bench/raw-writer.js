@@ -21,7 +21,7 @@ export function rawOpen(path) {
   });
 }
 export const rawExec = (db, sql) => new Promise((resolve, reject) => db.exec(sql, (err) => (err ? reject(err) : resolve())));
-export const rawGet = (db, sql) => new Promise((resolve, reject) => db.get(sql, (err, row) => (err ? reject(err) : resolve(row))));
+const rawGet = (db, sql) => new Promise((resolve, reject) => db.get(sql, (err, row) => (err ? reject(err) : resolve(row))));
 export const rawAll = (db, sql) => new Promise((resolve, reject) => db.all(sql, (err, rows) => (err ? reject(err) : resolve(rows))));
 
 /** A fresh raw store: WAL, synchronous=FULL, the records schema, then any `pragmas` (SQL run after). */
@@ -63,8 +63,8 @@ export async function rawClose({ db, stmt, multi }) {
 /**
  * The raw writer's ceiling for `groupSize`-row commits: `seconds` of back-to-back multi-row INSERTs into a
  * fresh store at `path`, with nothing else in the process but what the instance also runs beside its writer
- * (its cache_size, SQLite's autocheckpoint off and a PASSIVE checkpoint from a second connection at most every
- * 100 ms). Rows are shaped like `rowFor(n)` (sequence, id and clock are filled in here) and the next group's
+ * (its cache_size, SQLite's autocheckpoint off and PASSIVE checkpoints from a second connection, one at a time
+ * and 100 ms apart). Rows are shaped like `rowFor(n)` (sequence, id and clock are filled in here) and the next group's
  * parameters are built while the current INSERT runs, so the figure is SQLite's pace. Returns rows/s.
  */
 export async function writerCeiling(path, { groupSize, seconds, rowFor }) {
@@ -76,8 +76,9 @@ export async function writerCeiling(path, { groupSize, seconds, rowFor }) {
     const rows = [];
     for (let i = 0; i < groupSize; i++) {
       const r = rowFor(n++);
-      const clock = (clocks.get(r.thread) ?? 0) + 1;
-      clocks.set(r.thread, clock);
+      const key = `${r.thread}\u0000${r.actor}`;
+      const clock = (clocks.get(key) ?? 0) + 1;
+      clocks.set(key, clock);
       const body = JSON.stringify(r.body);
       const id = createHash('sha256').update(`${r.thread}\n${r.actor}\n${clock}\n${body}`).digest('hex');
       rows.push([n, id, r.thread, r.actor, r.act, clock, 'record', '[]', body, null, Date.now()]);
@@ -85,12 +86,13 @@ export async function writerCeiling(path, { groupSize, seconds, rowFor }) {
     return rows;
   };
   let stop = false;
+  // Resolves to the error that stopped the checkpoints, if one did: the figure is then not the instance's setup.
   const checkpoints = (async () => {
     while (!stop) {
       await rawExec(checkpointer, 'PRAGMA wal_checkpoint(PASSIVE)');
       await new Promise((r) => setTimeout(r, 100));
     }
-  })();
+  })().then(() => undefined, (err) => err);
   try {
     let stored = 0;
     let rows = group();
@@ -104,9 +106,10 @@ export async function writerCeiling(path, { groupSize, seconds, rowFor }) {
     return stored / ((performance.now() - t0) / 1000);
   } finally {
     stop = true;
-    await checkpoints;
+    const failed = await checkpoints;
     await new Promise((resolve) => checkpointer.close(resolve));
     await rawClose(side);
     for (const f of ['', '-wal', '-shm']) rmSync(path + f, { force: true });
+    if (failed) throw new Error(`the raw writer's background checkpoint failed: ${failed.message}`);
   }
 }
